@@ -1,0 +1,102 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Pinhole camera intrinsics with optional OpenCV plumb_bob distortion."""
+
+from dataclasses import dataclass
+import math
+import numbers
+
+import numpy as np
+
+# OpenCV's plumb_bob model: k1, k2, p1, p2, k3. Four coefficients mean k3 = 0.
+PLUMB_BOB_COEFFICIENTS = 5
+
+
+@dataclass(frozen=True, eq=False)
+class PinholeCamera:
+    """Intrinsics of a pinhole camera, in pixels, validated on construction.
+
+    ``distortion`` holds the five plumb_bob coefficients (k1, k2, p1, p2, k3)
+    as a read-only float64 array, or None for an undistorted camera.
+    """
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    distortion: np.ndarray | None = None
+
+    def __post_init__(self):
+        """Validate every field and store them in canonical types."""
+        for name in ('width', 'height'):
+            self._set(name, _positive_int(name, getattr(self, name)))
+        for name in ('fx', 'fy'):
+            value = _finite_float(name, getattr(self, name))
+            if value <= 0.0:
+                raise ValueError(f'camera {name} must be positive, got {value}')
+            self._set(name, value)
+        for name in ('cx', 'cy'):
+            self._set(name, _finite_float(name, getattr(self, name)))
+        self._set('distortion', _plumb_bob(self.distortion))
+
+    def _set(self, name, value):
+        # The dataclass is frozen; canonicalising fields must bypass that once.
+        object.__setattr__(self, name, value)
+
+    @property
+    def K(self) -> np.ndarray:  # noqa: N802  (the conventional name of the matrix)
+        """Return the 3x3 intrinsic matrix as float64."""
+        return np.array([[self.fx, 0.0, self.cx],
+                         [0.0, self.fy, self.cy],
+                         [0.0, 0.0, 1.0]])
+
+    @property
+    def has_distortion(self) -> bool:
+        """Return whether the camera has non-zero distortion coefficients."""
+        return self.distortion is not None
+
+    def _key(self):
+        distortion = None if self.distortion is None else tuple(self.distortion)
+        return (self.width, self.height, self.fx, self.fy, self.cx, self.cy, distortion)
+
+    def __eq__(self, other):
+        """Compare all fields, distortion coefficients by value."""
+        if not isinstance(other, PinholeCamera):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        """Hash all fields, consistently with equality."""
+        return hash(self._key())
+
+
+def _positive_int(name, value) -> int:
+    # bool is an Integral, but a camera True pixels wide is a bug upstream.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f'camera {name} must be a positive integer, got {value!r}')
+    return int(value)
+
+
+def _finite_float(name, value) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f'camera {name} must be finite, got {value}')
+    return value
+
+
+def _plumb_bob(coefficients) -> np.ndarray | None:
+    if coefficients is None:
+        return None
+    coefficients = np.asarray(coefficients, dtype=np.float64).reshape(-1)
+    if coefficients.size not in (4, PLUMB_BOB_COEFFICIENTS):
+        raise ValueError(
+            f'plumb_bob distortion needs 4 or 5 coefficients, got {coefficients.size}')
+    if not np.all(np.isfinite(coefficients)):
+        raise ValueError(f'distortion coefficients must be finite, got {coefficients}')
+    if not np.any(coefficients):
+        return None
+    coefficients = np.pad(coefficients, (0, PLUMB_BOB_COEFFICIENTS - coefficients.size))
+    coefficients.setflags(write=False)
+    return coefficients

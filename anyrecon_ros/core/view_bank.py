@@ -1,0 +1,64 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Captured keyframes ("capture views") and the bank that holds them by id."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.transforms import validate_rigid
+
+
+@dataclass
+class CaptureView:
+    """One captured keyframe: RGB, optional metric depth, intrinsics, camera-to-world pose."""
+
+    view_id: int
+    rgb: np.ndarray                     # (H, W, 3) uint8
+    camera: PinholeCamera
+    camera_to_world: np.ndarray         # (4, 4), OpenCV optical axes
+    depth: Optional[np.ndarray] = None  # (H, W) float32 metres, NaN where invalid
+    stamp_ns: int = 0
+
+    def __post_init__(self):
+        size = (self.camera.height, self.camera.width)
+        if self.rgb.shape != size + (3,) or self.rgb.dtype != np.uint8:
+            raise ValueError(f'view {self.view_id}: rgb must be uint8 {size + (3,)}, '
+                             f'got {self.rgb.dtype} {self.rgb.shape}')
+        if self.depth is not None and self.depth.shape != size:
+            raise ValueError(f'view {self.view_id}: depth {self.depth.shape} does not match '
+                             f'the camera size {size}')
+        validate_rigid(self.camera_to_world)
+
+    @property
+    def centre(self) -> np.ndarray:
+        """Return the camera centre in the world frame."""
+        return self.camera_to_world[:3, 3]
+
+
+class ViewBank:
+    """Capture views by id, in insertion order."""
+
+    def __init__(self):
+        self._views = {}
+
+    def add(self, view: CaptureView) -> None:
+        """Add a view; an id that is already there is refused (nothing is replaced)."""
+        if view.view_id in self._views:
+            raise KeyError(f'a view with id {view.view_id} is already in the bank')
+        self._views[view.view_id] = view
+
+    def __len__(self):
+        return len(self._views)
+
+    def __contains__(self, view_id):
+        return view_id in self._views
+
+    def __getitem__(self, view_id) -> CaptureView:
+        return self._views[view_id]
+
+    def views(self):
+        """Return the views in insertion order."""
+        return list(self._views.values())

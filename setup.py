@@ -1,0 +1,35 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Python packaging for the development venv (``make``) and ``pip install``.
+
+In a ROS 2 workspace colcon builds this package with CMake (package.xml says
+ament_cmake), which generates the interfaces and installs these sources beside
+them; this file is then not used. Pinned third-party versions live in
+requirements.txt.
+"""
+
+from setuptools import find_packages
+from setuptools import setup
+
+package_name = 'anyrecon_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(include=[package_name, package_name + '.*']),
+    python_requires='>=3.10',
+    install_requires=['numpy', 'transforms3d'],
+    extras_require={'test': ['pytest', 'hypothesis']},
+    zip_safe=True,
+    maintainer='anyrecon_ros maintainers',
+    maintainer_email='maintainers@anyrecon-ros.org',
+    description='AnyRecon for ROS 2: arbitrary-view 3D reconstruction from sparse keyframes',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'anyrecon = anyrecon_ros.cli:main',
+            'memory_node = anyrecon_ros.ros.memory_node:main',
+            'keyframe_player = anyrecon_ros.ros.keyframe_player:main',
+        ],
+    },
+)
