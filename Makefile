@@ -23,7 +23,6 @@ BUILD_DIR := $(CURDIR)/build/interfaces
 TORCH_VERSION := 2.13.0
 PYTEST_ARGS ?=
 
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INTERFACE_INPUTS := $(wildcard msg/*.msg) CMakeLists.txt package.xml $(wildcard cmake/*.cmake) \
 	$(wildcard config/*) $(wildcard launch/*)
 
@@ -44,21 +43,19 @@ test: setup
 clean:
 	rm -rf $(VENV) build log
 
-# Debian packages the wheels need at run time (open3d: libusb).
-$(STAMPS)/debian:
-	@if ! ldconfig -p | grep -q 'libusb-1.0.so.0'; then \
-	  echo "Installing Debian packages: libusb-1.0-0"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; \
-	fi
+# Debian packages: compilers and CMake for the interfaces, Python headers,
+# libusb for open3d. Only missing ones are installed.
+$(STAMPS)/debian: tools/install_system_deps.sh
+	tools/install_system_deps.sh $(PYTHON)
 	@mkdir -p $(STAMPS) && touch $@
 
-$(BIN)/python:
+$(BIN)/python: | $(STAMPS)/debian
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # torch goes first and alone: the pinned CPU build, before anything that could
 # pull a CUDA build in as a dependency.
-$(STAMPS)/torch: | $(BIN)/python $(STAMPS)/debian
+$(STAMPS)/torch: | $(BIN)/python
 	$(BIN)/pip install -q torch==$(TORCH_VERSION)
 	@touch $@
 
