@@ -65,6 +65,12 @@ class ProceduralScene:
         hi = np.max([b.maximum for b in self.boxes], axis=0)
         return lo, hi
 
+    @property
+    def doorway(self):
+        """Return the doorway's (y_min, y_max) in the dividing wall at x = ROOM_SIZE[0]."""
+        lintel = next(b for b in self.boxes if b.minimum[2] == DOOR_HEIGHT)
+        return lintel.minimum[1], lintel.maximum[1]
+
     def mesh(self) -> o3d.geometry.TriangleMesh:
         """Return the ground-truth mesh: every box, vertex-coloured with its base colour."""
         mesh = o3d.geometry.TriangleMesh()
