@@ -38,6 +38,29 @@ class CaptureView:
         return self.camera_to_world[:3, 3]
 
 
+@dataclass
+class GeneratedFrame:
+    """One view the generator produced along a trajectory segment."""
+
+    segment_id: int
+    index: int
+    rgb: np.ndarray                     # (H, W, 3) uint8
+    mask: np.ndarray                    # (H, W) bool: memory visible in the conditioning render
+    camera: PinholeCamera
+    camera_to_world: np.ndarray         # (4, 4)
+    reference_ids: tuple = ()           # captured keyframes used as references
+    depth: Optional[np.ndarray] = None  # (H, W) float32 metres, NaN where unknown
+
+    def __post_init__(self):
+        size = (self.camera.height, self.camera.width)
+        if self.rgb.shape != size + (3,) or self.rgb.dtype != np.uint8:
+            raise ValueError(f'generated frame: rgb must be uint8 {size + (3,)}, '
+                             f'got {self.rgb.dtype} {self.rgb.shape}')
+        if self.mask.shape != size or (self.depth is not None and self.depth.shape != size):
+            raise ValueError(f'generated frame: mask and depth must be {size}')
+        validate_rigid(self.camera_to_world)
+
+
 class ViewBank:
     """Capture views by id, in insertion order."""
 

@@ -1,0 +1,334 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The map store: one SQLite file (WAL) with keyframes, generated views and the memory.
+
+Images are stored as PNG (lossless), depth as 16-bit PNG in millimetres, poses
+and intrinsics as plain numbers, the memory as typed raw arrays: no pickle
+anywhere, so opening a map never runs code. Every insert is one transaction
+with ``synchronous=FULL``, so a crash at any moment loses nothing that was
+committed; every blob carries a CRC32 that ``check`` verifies.
+"""
+
+import json
+from pathlib import Path
+import sqlite3
+import zlib
+
+import cv2
+import numpy as np
+
+from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.transforms import validate_rigid
+from anyrecon_ros.core.view_bank import CaptureView
+from anyrecon_ros.core.view_bank import GeneratedFrame
+
+FORMAT = 'anyrecon_map'
+FORMAT_VERSION = 1
+SQLITE_MAGIC = b'SQLite format 3\x00'
+MAX_DEPTH_MM = 65534  # 65535 means "invalid" in 16-bit depth images
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keyframes (
+    id INTEGER PRIMARY KEY, stamp_ns INTEGER NOT NULL, camera TEXT NOT NULL,
+    pose TEXT NOT NULL, image BLOB NOT NULL, depth BLOB, crc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS generated (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, segment_id INTEGER NOT NULL,
+    frame_index INTEGER NOT NULL, camera TEXT NOT NULL, pose TEXT NOT NULL,
+    reference_ids TEXT NOT NULL, image BLOB NOT NULL, mask BLOB NOT NULL, depth BLOB,
+    crc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS memory_arrays (
+    name TEXT PRIMARY KEY, dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    crc INTEGER NOT NULL);
+"""
+
+
+class MapFormatError(ValueError):
+    """A file is not an anyrecon map, or a map is damaged."""
+
+
+class MapStore:
+    """Open (or create) a map file; use as a context manager or call ``close``."""
+
+    def __init__(self, path, create: bool = True):
+        self.path = Path(path)
+        _refuse_foreign_file(self.path, create)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=FULL')
+        with self._transaction():
+            _create_schema(self._db)
+            stored = dict(self._db.execute('SELECT key, value FROM meta'))
+            if not stored:
+                self._db.executemany('INSERT INTO meta VALUES (?, ?)', [
+                    ('format', FORMAT), ('format_version', str(FORMAT_VERSION))])
+            elif stored.get('format') != FORMAT:
+                raise MapFormatError(f'{self.path} is a SQLite file but not an anyrecon map')
+            elif int(stored.get('format_version', 0)) > FORMAT_VERSION:
+                raise MapFormatError(f'{self.path} was written by a newer anyrecon_ros '
+                                     f'(format {stored["format_version"]})')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        """Close the file; committed data is already on disk."""
+        self._db.close()
+
+    # ---- keyframes -------------------------------------------------------
+
+    def add_keyframe(self, view: CaptureView) -> None:
+        """Store a captured keyframe in one transaction; an existing id is refused."""
+        image = _encode_rgb(view.rgb)
+        depth = None if view.depth is None else _encode_depth(view.depth)
+        row = (int(view.view_id), int(view.stamp_ns), _camera_json(view.camera),
+               _pose_json(view.camera_to_world), image, depth, _crc(image, depth))
+        try:
+            with self._transaction():
+                self._db.execute('INSERT INTO keyframes VALUES (?, ?, ?, ?, ?, ?, ?)', row)
+        except sqlite3.IntegrityError:
+            raise KeyError(f'keyframe {view.view_id} is already in {self.path}') from None
+
+    def keyframe_ids(self) -> list:
+        """Return the stored keyframe ids in ascending order."""
+        return [row[0] for row in self._db.execute('SELECT id FROM keyframes ORDER BY id')]
+
+    def keyframe(self, view_id: int) -> CaptureView:
+        """Load one keyframe."""
+        row = self._db.execute('SELECT id, stamp_ns, camera, pose, image, depth FROM keyframes '
+                               'WHERE id = ?', (int(view_id),)).fetchone()
+        if row is None:
+            raise KeyError(f'no keyframe {view_id} in {self.path}')
+        view_id, stamp_ns, camera, pose, image, depth = row
+        return CaptureView(view_id=view_id, rgb=_decode_rgb(image), camera=_camera(camera),
+                           camera_to_world=_pose(pose),
+                           depth=None if depth is None else _decode_depth(depth),
+                           stamp_ns=stamp_ns)
+
+    def keyframes(self):
+        """Yield every keyframe in id order."""
+        for view_id in self.keyframe_ids():
+            yield self.keyframe(view_id)
+
+    # ---- generated views -------------------------------------------------
+
+    def add_generated(self, frame: GeneratedFrame) -> int:
+        """Store a generated view in one transaction; return its row id."""
+        image = _encode_rgb(frame.rgb)
+        mask = _encode_png(frame.mask.astype(np.uint8) * 255)
+        depth = None if frame.depth is None else _encode_depth(frame.depth)
+        row = (int(frame.segment_id), int(frame.index), _camera_json(frame.camera),
+               _pose_json(frame.camera_to_world), json.dumps([int(i) for i in
+                                                              frame.reference_ids]),
+               image, mask, depth, _crc(image, mask, depth))
+        with self._transaction():
+            cursor = self._db.execute(
+                'INSERT INTO generated (segment_id, frame_index, camera, pose, reference_ids, '
+                'image, mask, depth, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', row)
+        return cursor.lastrowid
+
+    def generated(self):
+        """Yield every generated view in insertion order."""
+        rows = self._db.execute('SELECT segment_id, frame_index, camera, pose, reference_ids, '
+                                'image, mask, depth FROM generated ORDER BY id')
+        for segment_id, index, camera, pose, references, image, mask, depth in rows:
+            yield GeneratedFrame(
+                segment_id=segment_id, index=index, rgb=_decode_rgb(image),
+                mask=_decode_png(mask) > 127, camera=_camera(camera),
+                camera_to_world=_pose(pose), reference_ids=tuple(json.loads(references)),
+                depth=None if depth is None else _decode_depth(depth))
+
+    # ---- the memory ------------------------------------------------------
+
+    def save_memory(self, memory: GeometryMemory) -> None:
+        """Replace the stored memory with ``memory``, atomically."""
+        state = memory.state_dict()
+        config = state.pop('config')
+        with self._transaction():
+            self._db.execute('DELETE FROM memory_arrays')
+            for name, array in state.items():
+                data = np.ascontiguousarray(array).tobytes()
+                self._db.execute('INSERT INTO memory_arrays VALUES (?, ?, ?, ?, ?)',
+                                 (name, array.dtype.str, json.dumps(array.shape), data,
+                                  _crc(data)))
+            self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
+                             ('memory_config', json.dumps(config)))
+
+    def load_memory(self):
+        """Return the stored memory exactly as saved, or None if none was saved."""
+        rows = self._db.execute('SELECT name, dtype, shape, data FROM memory_arrays').fetchall()
+        config = self.meta('memory_config')
+        if not rows or config is None:
+            return None
+        state = {name: np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape))
+                 for name, dtype, shape, data in rows}
+        state['config'] = json.loads(config)
+        return GeometryMemory.from_state_dict(state)
+
+    # ---- metadata, summary and integrity ---------------------------------
+
+    def meta(self, key: str, default=None):
+        """Return a metadata value (text), or ``default``."""
+        row = self._db.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a metadata value (text) in one transaction."""
+        with self._transaction():
+            self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)', (key, str(value)))
+
+    def info(self) -> dict:
+        """Return counts: keyframes, generated views, memory points, file size."""
+        count = self._db.execute
+        points = count("SELECT shape FROM memory_arrays WHERE name = 'positions'").fetchone()
+        return {
+            'path': str(self.path),
+            'format_version': int(self.meta('format_version')),
+            'keyframes': count('SELECT COUNT(*) FROM keyframes').fetchone()[0],
+            'keyframes_with_depth': count(
+                'SELECT COUNT(*) FROM keyframes WHERE depth IS NOT NULL').fetchone()[0],
+            'generated_views': count('SELECT COUNT(*) FROM generated').fetchone()[0],
+            'memory_points': json.loads(points[0])[0] if points else 0,
+            'file_bytes': self.path.stat().st_size,
+        }
+
+    def check(self) -> list:
+        """Verify the whole file; return a list of problems (empty when intact)."""
+        problems = [f'sqlite: {row[0]}' for row in self._db.execute('PRAGMA integrity_check')
+                    if row[0] != 'ok']
+        for view_id, image, depth, crc in self._db.execute(
+                'SELECT id, image, depth, crc FROM keyframes'):
+            problems += _check_blobs(f'keyframe {view_id}', crc, image, depth)
+        for row_id, image, mask, depth, crc in self._db.execute(
+                'SELECT id, image, mask, depth, crc FROM generated'):
+            problems += _check_blobs(f'generated view {row_id}', crc, image, mask, depth)
+        for name, data, crc in self._db.execute('SELECT name, data, crc FROM memory_arrays'):
+            if _crc(data) != crc:
+                problems.append(f'memory array {name}: checksum mismatch')
+        if not problems:
+            problems += self._check_decodes()
+        return problems
+
+    def _check_decodes(self):
+        problems = []
+        for view_id in self.keyframe_ids():
+            try:
+                self.keyframe(view_id)
+            except (ValueError, cv2.error) as error:
+                problems.append(f'keyframe {view_id}: {error}')
+        try:
+            self.load_memory()
+        except (ValueError, KeyError, TypeError) as error:
+            problems.append(f'memory: {error}')
+        return problems
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def __enter__(self):
+        self._db.execute('BEGIN IMMEDIATE')
+
+    def __exit__(self, exc_type, *exc):
+        self._db.execute('ROLLBACK' if exc_type else 'COMMIT')
+
+
+def _create_schema(db):
+    # One statement at a time: executescript() would commit the open transaction.
+    for statement in _SCHEMA.split(';'):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _refuse_foreign_file(path: Path, create: bool):
+    """Never open (and so never overwrite) a file that is not a SQLite database."""
+    if path.exists():
+        if not path.is_file():
+            raise MapFormatError(f'{path} is not a file')
+        with open(path, 'rb') as stream:
+            header = stream.read(len(SQLITE_MAGIC))
+        if header and header != SQLITE_MAGIC:
+            raise MapFormatError(f'{path} exists and is not an anyrecon map (not SQLite); '
+                                 'refusing to touch it')
+    elif not create:
+        raise FileNotFoundError(f'no map file at {path}')
+    elif not path.parent.is_dir():
+        raise FileNotFoundError(f'folder {path.parent} does not exist')
+
+
+def _check_blobs(label, crc, *blobs):
+    if _crc(*blobs) != crc:
+        return [f'{label}: checksum mismatch']
+    return []
+
+
+def _crc(*blobs) -> int:
+    value = 0
+    for blob in blobs:
+        if blob is not None:
+            value = zlib.crc32(blob, value)
+    return value
+
+
+def _camera_json(camera: PinholeCamera) -> str:
+    distortion = None if camera.distortion is None else camera.distortion.tolist()
+    return json.dumps({'width': camera.width, 'height': camera.height, 'fx': camera.fx,
+                       'fy': camera.fy, 'cx': camera.cx, 'cy': camera.cy,
+                       'distortion': distortion})
+
+
+def _camera(text: str) -> PinholeCamera:
+    return PinholeCamera(**json.loads(text))
+
+
+def _pose_json(pose) -> str:
+    return json.dumps(validate_rigid(pose).tolist())
+
+
+def _pose(text: str) -> np.ndarray:
+    return validate_rigid(np.array(json.loads(text), np.float64))
+
+
+def _encode_png(image) -> bytes:
+    ok, data = cv2.imencode('.png', image)
+    if not ok:
+        raise ValueError('PNG encoding failed')
+    return data.tobytes()
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError('stored image does not decode')
+    return image
+
+
+def _encode_rgb(rgb) -> bytes:
+    return _encode_png(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+
+
+def _decode_rgb(data: bytes) -> np.ndarray:
+    return cv2.cvtColor(_decode_png(data), cv2.COLOR_BGR2RGB)
+
+
+def _encode_depth(depth) -> bytes:
+    millimetres = np.rint(np.nan_to_num(depth, nan=0.0) * 1000.0)
+    millimetres[(millimetres < 0) | (millimetres > MAX_DEPTH_MM)] = 0
+    return _encode_png(millimetres.astype(np.uint16))
+
+
+def _decode_depth(data: bytes) -> np.ndarray:
+    millimetres = _decode_png(data)
+    depth = millimetres.astype(np.float32) / 1000.0
+    depth[(millimetres == 0) | (millimetres == 65535)] = np.nan
+    return depth

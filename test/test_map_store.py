@@ -1,0 +1,126 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The map store keeps keyframes, generated views and the memory in one SQLite file."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.geometry_memory import MemoryConfig
+from anyrecon_ros.core.map_store import MapFormatError
+from anyrecon_ros.core.map_store import MapStore
+from anyrecon_ros.core.procedural_scene import default_camera
+from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.view_bank import CaptureView
+from anyrecon_ros.core.view_bank import GeneratedFrame
+
+
+@pytest.fixture(scope='module')
+def views():
+    scene = ProceduralScene(seed=4)
+    camera = default_camera()
+    result = []
+    for view_id, pose in enumerate(scene.camera_path(4)):
+        rgb, depth = scene.render(camera, pose)
+        result.append(CaptureView(view_id=view_id, rgb=rgb, camera=camera,
+                                  camera_to_world=pose, depth=depth, stamp_ns=10 ** 9 * view_id))
+    return result
+
+
+def test_keyframes_round_trip(tmp_path, views):
+    path = tmp_path / 'map.db'
+    with MapStore(path) as store:
+        for view in views:
+            store.add_keyframe(view)
+        with pytest.raises(KeyError, match='already'):
+            store.add_keyframe(views[0])
+    with MapStore(path, create=False) as store:
+        assert store.keyframe_ids() == [0, 1, 2, 3]
+        for view, loaded in zip(views, store.keyframes()):
+            assert np.array_equal(loaded.rgb, view.rgb)
+            assert np.allclose(loaded.depth, view.depth, atol=0.0005, equal_nan=True)
+            assert np.array_equal(loaded.camera_to_world, view.camera_to_world)
+            assert loaded.camera == view.camera and loaded.stamp_ns == view.stamp_ns
+        assert store.check() == []
+
+
+def test_memory_reload_is_exact(tmp_path, views):
+    memory = GeometryMemory(MemoryConfig(voxel_size=0.03, max_points=500_000))
+    for view in views:
+        memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world, view.view_id)
+    with MapStore(tmp_path / 'map.db') as store:
+        store.save_memory(memory)
+        store.save_memory(memory)  # saving again replaces, never duplicates
+    with MapStore(tmp_path / 'map.db') as store:
+        loaded = store.load_memory()
+        assert store.info()['memory_points'] == len(memory)
+    assert loaded.config == memory.config
+    for name in ('positions', 'colours', 'confidence', 'counts', 'origins', 'observers',
+                 'last_update'):
+        assert np.array_equal(getattr(loaded, name), getattr(memory, name)), name
+    render = loaded.render(views[1].camera, views[1].camera_to_world)
+    expected = memory.render(views[1].camera, views[1].camera_to_world)
+    assert np.array_equal(render.rgb, expected.rgb)
+
+
+def test_generated_views_round_trip(tmp_path, views):
+    view = views[2]
+    mask = np.zeros(view.depth.shape, bool)
+    mask[100:300, 200:400] = True
+    frame = GeneratedFrame(segment_id=3, index=7, rgb=view.rgb, mask=mask, camera=view.camera,
+                           camera_to_world=view.camera_to_world, reference_ids=(0, 1),
+                           depth=view.depth)
+    with MapStore(tmp_path / 'map.db') as store:
+        store.add_generated(frame)
+        (loaded,) = list(store.generated())
+        assert store.info()['generated_views'] == 1
+    assert (loaded.segment_id, loaded.index, loaded.reference_ids) == (3, 7, (0, 1))
+    assert np.array_equal(loaded.mask, mask) and np.array_equal(loaded.rgb, view.rgb)
+
+
+def test_check_finds_corruption(tmp_path, views):
+    path = tmp_path / 'map.db'
+    with MapStore(path) as store:
+        store.add_keyframe(views[0])
+        store.add_keyframe(views[1])
+    db = sqlite3.connect(path)
+    image = db.execute('SELECT image FROM keyframes WHERE id = 1').fetchone()[0]
+    damaged = image[:100] + bytes([image[100] ^ 0xFF]) + image[101:]
+    db.execute('UPDATE keyframes SET image = ? WHERE id = 1', (damaged,))
+    db.commit()
+    db.close()
+    with MapStore(path) as store:
+        assert store.check() == ['keyframe 1: checksum mismatch']
+
+
+def test_foreign_files_are_never_touched(tmp_path):
+    text = tmp_path / 'notes.txt'
+    text.write_text('my notes')
+    with pytest.raises(MapFormatError, match='not an anyrecon map'):
+        MapStore(text)
+    assert text.read_text() == 'my notes'
+    other = tmp_path / 'other.db'
+    db = sqlite3.connect(other)
+    db.execute('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)')
+    db.execute("INSERT INTO meta VALUES ('format', 'something else')")
+    db.commit()
+    db.close()
+    with pytest.raises(MapFormatError, match='not an anyrecon map'):
+        MapStore(other)
+    with pytest.raises(FileNotFoundError):
+        MapStore(tmp_path / 'missing.db', create=False)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        MapStore(tmp_path / 'no' / 'such' / 'map.db')
+
+
+def test_a_failed_insert_leaves_nothing_behind(tmp_path, views):
+    path = tmp_path / 'map.db'
+    with MapStore(path) as store:
+        store.add_keyframe(views[0])
+        with pytest.raises(KeyError):
+            store.add_keyframe(views[0])
+        assert store.keyframe_ids() == [0]
+        assert store.check() == []
+    assert not any(p.name.endswith('-journal') for p in tmp_path.iterdir())
