@@ -3,6 +3,7 @@
 """The ``anyrecon`` command."""
 
 import argparse
+from pathlib import Path
 import sys
 
 from anyrecon_ros import __version__
@@ -23,6 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--timeout', type=float, default=120.0,
                       help='seconds to wait for the memory node before failing')
     demo.set_defaults(run=_run_demo)
+
+    bench = commands.add_parser('bench', help='measure speed, side by side with references')
+    bench.add_argument('--quick', action='store_true', help='fewer repeats')
+    bench.add_argument('--out', default='bench', help='folder for bench.json and bench.md')
+    bench.set_defaults(run=_run_bench)
+
+    maps = commands.add_parser('map', help='inspect, verify and export a map file')
+    map_commands = maps.add_subparsers(dest='map_command', required=True)
+    info = map_commands.add_parser('info', help='print what a map holds')
+    info.add_argument('map', help='map file (SQLite)')
+    info.set_defaults(run=_run_map_info)
+    check = map_commands.add_parser('check', help='verify a map; exit 1 if it is damaged')
+    check.add_argument('map', help='map file (SQLite)')
+    check.set_defaults(run=_run_map_check)
+    export = map_commands.add_parser('export', help='export the memory and the views')
+    export.add_argument('map', help='map file (SQLite)')
+    export.add_argument('--ply', help='write the memory as a PLY point cloud here')
+    export.add_argument('--transforms', metavar='DIR',
+                        help='write a nerfstudio transforms.json folder (keyframes and '
+                             'generated views) here, for training a Gaussian splat')
+    export.set_defaults(run=_run_map_export)
     return parser
 
 
@@ -31,10 +53,67 @@ def _run_demo(args) -> int:
     return run_demo(scene=args.scene, frames=args.frames, rate=args.rate, timeout=args.timeout)
 
 
+def _run_bench(args) -> int:
+    from anyrecon_ros.bench import run_bench
+    results = run_bench(args.out, args.quick)
+    print((Path(args.out) / 'bench.md').read_text())
+    return 0 if results else 1
+
+
+def _open_map(path):
+    from anyrecon_ros.core.map_store import MapStore
+    return MapStore(path, create=False)
+
+
+def _run_map_info(args) -> int:
+    with _open_map(args.map) as store:
+        for key, value in store.info().items():
+            print(f'{key}: {value}')
+    return 0
+
+
+def _run_map_check(args) -> int:
+    with _open_map(args.map) as store:
+        problems = store.check()
+    for problem in problems:
+        print(f'{args.map}: {problem}', file=sys.stderr)
+    print(f'{args.map}: {"intact" if not problems else f"{len(problems)} problem(s)"}')
+    return 0 if not problems else 1
+
+
+def _run_map_export(args) -> int:
+    if not (args.ply or args.transforms):
+        print('anyrecon map export: name --ply and/or --transforms', file=sys.stderr)
+        return 2
+    with _open_map(args.map) as store:
+        if args.ply:
+            memory = store.load_memory()
+            if memory is None:
+                print(f'{args.map} holds no memory to export', file=sys.stderr)
+                return 1
+            memory.export_ply(args.ply)
+            print(f'wrote {len(memory)} points to {args.ply}')
+        if args.transforms:
+            from anyrecon_ros.core.scene_io import write_transforms_json
+            keyframes, generated = list(store.keyframes()), list(store.generated())
+            if not keyframes:
+                print(f'{args.map} holds no keyframes to export', file=sys.stderr)
+                return 1
+            write_transforms_json(args.transforms, keyframes[0].camera, keyframes, generated)
+            print(f'wrote {len(keyframes)} keyframes and {len(generated)} generated views '
+                  f'to {args.transforms}')
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the ``anyrecon`` command line."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (OSError, ValueError, KeyError) as error:
+        # Bad input (a missing or foreign file, a damaged map): one clear line, no traceback.
+        print(f'anyrecon: {error}', file=sys.stderr)
+        return 1
 
 
 if __name__ == '__main__':

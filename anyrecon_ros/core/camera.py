@@ -1,11 +1,13 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Pinhole camera intrinsics with optional OpenCV plumb_bob distortion."""
+"""Pinhole camera intrinsics with optional OpenCV plumb_bob distortion, and undistortion."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+import functools
 import math
 import numbers
 
+import cv2
 import numpy as np
 
 # OpenCV's plumb_bob model: k1, k2, p1, p2, k3. Four coefficients mean k3 = 0.
@@ -57,6 +59,19 @@ class PinholeCamera:
         """Return whether the camera has non-zero distortion coefficients."""
         return self.distortion is not None
 
+    def scaled(self, width: int, height: int) -> 'PinholeCamera':
+        """Return this camera for its image resized to ``width`` x ``height``.
+
+        Pixel centres sit at integer coordinates (OpenCV), so the principal
+        point scales about the image corner half a pixel before the first
+        centre, as cv2.resize samples. Distortion acts on normalised
+        coordinates and is unchanged.
+        """
+        scale_x, scale_y = width / self.width, height / self.height
+        return replace(self, width=width, height=height,
+                       fx=self.fx * scale_x, fy=self.fy * scale_y,
+                       cx=(self.cx + 0.5) * scale_x - 0.5, cy=(self.cy + 0.5) * scale_y - 0.5)
+
     def _key(self):
         distortion = None if self.distortion is None else tuple(self.distortion)
         return (self.width, self.height, self.fx, self.fy, self.cx, self.cy, distortion)
@@ -100,3 +115,54 @@ def _plumb_bob(coefficients) -> np.ndarray | None:
     coefficients = np.pad(coefficients, (0, PLUMB_BOB_COEFFICIENTS - coefficients.size))
     coefficients.setflags(write=False)
     return coefficients
+
+
+_INTERPOLATIONS = {'linear': cv2.INTER_LINEAR, 'nearest': cv2.INTER_NEAREST,
+                   'cubic': cv2.INTER_CUBIC}
+
+
+def undistort(camera: PinholeCamera, image: np.ndarray, interpolation=None):
+    """Return ``(image, camera)`` with the lens distortion removed, same size and same K.
+
+    Inputs are undistorted once, on arrival, so everything downstream is a
+    plain pinhole. Keeping K (rather than cv2.getOptimalNewCameraMatrix) keeps
+    the intrinsics a scene declares: pixels that map outside the recorded
+    image become 0 (uint8) or NaN (float, invalid depth), and the edge of a
+    barrel-distorted image is cropped.
+
+    ``interpolation`` is 'linear', 'nearest' or 'cubic'; None picks 'nearest'
+    for single-channel float images (depth: an invalid NaN pixel must not
+    bleed into its neighbours, nor depth be blended across an edge) and
+    'linear' otherwise. An undistorted camera returns the image unchanged.
+    """
+    if image.shape[:2] != (camera.height, camera.width):
+        raise ValueError(f'image {image.shape[:2]} does not match the camera size '
+                         f'{(camera.height, camera.width)}')
+    pinhole = replace(camera, distortion=None)
+    if not camera.has_distortion:
+        return image, pinhole
+    if interpolation is None:
+        is_depth = image.ndim == 2 and np.issubdtype(image.dtype, np.floating)
+        interpolation = 'nearest' if is_depth else 'linear'
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f'interpolation must be one of {sorted(_INTERPOLATIONS)}, '
+                         f'got {interpolation!r}')
+    map_x, map_y = _undistortion_maps(camera)
+    outside = np.nan if np.issubdtype(image.dtype, np.floating) else 0
+    undistorted = cv2.remap(image, map_x, map_y, _INTERPOLATIONS[interpolation],
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
+    return undistorted, pinhole
+
+
+@functools.lru_cache(maxsize=8)
+def _undistortion_maps(camera: PinholeCamera):
+    """Return read-only (map_x, map_y): where each undistorted pixel lies in the recorded image.
+
+    Cached per camera: a scene has one camera, and the maps cost far more
+    than the remap that uses them.
+    """
+    maps = cv2.initUndistortRectifyMap(camera.K, camera.distortion, None, camera.K,
+                                       (camera.width, camera.height), cv2.CV_32FC1)
+    for map_ in maps:
+        map_.setflags(write=False)
+    return maps

@@ -219,7 +219,7 @@ class GeometryMemory:
         its depth (1 to ``max_splat`` pixels), so a surface sampled at the
         memory's density has no holes and no background shows through it.
         """
-        return render_points(self.positions, self.colours_uint8(), self.config.voxel_size,
+        return render_points(self.positions, self.colours, self.config.voxel_size,
                              camera, camera_to_world, max_splat)
 
     def observers_of(self, point_indices) -> np.ndarray:
@@ -364,20 +364,22 @@ def voxel_keys(points, voxel_size: float) -> np.ndarray:
 
 
 def render_points(positions, colours, point_size, camera, camera_to_world, max_splat=9):
-    """Z-buffer render points (N, 3) with colours (N, 3) uint8 as square splats.
+    """Z-buffer render points (N, 3) with colours (N, 3) as square splats.
 
     A point's splat is as wide as ``point_size`` metres appear at its depth,
-    clipped to 1..``max_splat`` pixels.
+    clipped to 1..``max_splat`` pixels. ``colours`` may be float (0-255) or
+    uint8; only the visible points' colours are converted.
     """
     height, width = camera.height, camera.width
-    world_to_camera = np.linalg.inv(np.asarray(camera_to_world, np.float64))
-    in_camera = positions @ world_to_camera[:3, :3].T.astype(np.float32) + world_to_camera[
-        :3, 3].astype(np.float32)
-    z = in_camera[:, 2]
-    in_front = np.nonzero(z > 1e-3)[0]
+    world_to_camera = np.linalg.inv(np.asarray(camera_to_world, np.float64)).astype(np.float32)
+    # Depth first, for every point; the rest only for points in front of the camera
+    # (matrix-vector products: numpy's (N, 3) x (3, 3) product is much slower).
+    z = positions @ world_to_camera[2, :3] + world_to_camera[2, 3]
+    in_front = np.flatnonzero(z > 1e-3)
     z = z[in_front]
-    u = camera.fx * in_camera[in_front, 0] / z + camera.cx
-    v = camera.fy * in_camera[in_front, 1] / z + camera.cy
+    ahead = positions[in_front]
+    u = camera.fx * (ahead @ world_to_camera[0, :3] + world_to_camera[0, 3]) / z + camera.cx
+    v = camera.fy * (ahead @ world_to_camera[1, :3] + world_to_camera[1, 3]) / z + camera.cy
     # 1.5x the voxel's apparent size: points sit anywhere in their voxel, so their
     # spacing on screen varies; the overlap closes the gaps and the z-test sorts it out.
     splat = np.clip(np.ceil(1.5 * camera.fx * point_size / z), 1, max_splat).astype(np.int64)
@@ -395,7 +397,7 @@ def render_points(positions, colours, point_size, camera, camera_to_world, max_s
     point_index[pixel[winner]] = points[source[winner]]
     mask = point_index >= 0
     rgb = np.zeros((height * width, 3), np.uint8)
-    rgb[mask] = colours[point_index[mask]]
+    rgb[mask] = np.clip(colours[point_index[mask]] + 0.5 * (colours.dtype != np.uint8), 0, 255)
     depth[~mask] = np.nan
     shape = (height, width)
     return MemoryRender(rgb.reshape(shape + (3,)), depth.reshape(shape), mask.reshape(shape),

@@ -24,15 +24,20 @@ def visible_points(memory: GeometryMemory, camera, camera_to_world) -> np.ndarra
 
 
 def retrieve_views(memory: GeometryMemory, camera, target_poses, k: int,
-                   min_new_fraction: float = 0.01) -> list:
+                   min_new_fraction: float = 0.01, render_width: int = 160) -> list:
     """Return up to ``k`` captured view ids for the union of what the targets see.
 
     One target pose gives the views for that view; a trajectory segment's
     poses give the views for the whole segment (the union of visible points),
     still capped at ``k``. Views are ordered by selection, most useful first.
     A view that would add less than ``min_new_fraction`` of the visible points
-    is not taken: a sliver seen through a doorway is no reference.
+    is not taken: a sliver seen through a doorway is no reference. Visibility
+    is judged at ``render_width`` pixels across, plenty to tell which surfaces
+    a view sees, and 16 times cheaper than 640x480.
     """
+    if camera.width > render_width:
+        camera = camera.scaled(render_width, max(1, round(camera.height * render_width /
+                                                          camera.width)))
     poses = np.asarray(target_poses, np.float64).reshape(-1, 4, 4)
     points = np.unique(np.concatenate(
         [visible_points(memory, camera, pose) for pose in poses]))

@@ -8,7 +8,8 @@ camera-to-world.
 """
 
 import numpy as np
-from transforms3d.quaternions import mat2quat, quat2mat
+from transforms3d.axangles import axangle2mat
+from transforms3d.quaternions import mat2quat, quat2axangle, quat2mat
 
 # Below this norm a quaternion carries no usable direction: it is a bug upstream
 # (an unset message field), not a rotation to normalise.
@@ -98,3 +99,38 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
     return make_transform(np.column_stack([right, down, forward]), eye)
+
+
+def nearest_rigid(transform, atol=1e-3) -> np.ndarray:
+    """Return the rigid transform nearest a nearly rigid one, raising ValueError when it is not.
+
+    Poses stored as text or tracked in float32 (KinectFusion's, to 2e-4) are
+    rigid only to a few digits; downstream maths wants an exact rotation, so
+    the rotation is projected onto SO(3) (the orthogonal polar factor, by SVD)
+    once ``transform`` passed ``validate_rigid`` at tolerance ``atol``.
+    """
+    transform = validate_rigid(transform, atol=atol).copy()
+    u, _, vt = np.linalg.svd(transform[:3, :3])
+    transform[:3, :3] = u @ vt
+    return transform
+
+
+def interpolate_poses(pose_a, pose_b, fractions) -> np.ndarray:
+    """Return (N, 4, 4) poses between two rigid transforms at ``fractions`` in [0, 1].
+
+    The rotation turns about one fixed axis through the smaller angle (slerp)
+    and the translation, the camera centre of a camera-to-world pose, moves on
+    a straight line, both at constant speed; fraction 0 gives ``pose_a`` and 1
+    gives ``pose_b``.
+    """
+    pose_a, pose_b = validate_rigid(pose_a), validate_rigid(pose_b)
+    fractions = np.atleast_1d(np.asarray(fractions, dtype=np.float64))
+    if fractions.ndim != 1 or not np.all((fractions >= 0.0) & (fractions <= 1.0)):
+        raise ValueError(f'fractions must be a 1-D sequence in [0, 1], got {fractions.tolist()}')
+    # mat2quat returns w >= 0, so the angle is in [0, pi]: the short way round.
+    # It also tolerates the slightly non-orthonormal rotations of stored poses.
+    axis, angle = quat2axangle(mat2quat(pose_a[:3, :3].T @ pose_b[:3, :3]))
+    poses = np.tile(np.eye(4), (fractions.size, 1, 1))
+    poses[:, :3, :3] = [pose_a[:3, :3] @ axangle2mat(axis, f * angle) for f in fractions]
+    poses[:, :3, 3] = pose_a[:3, 3] + fractions[:, None] * (pose_b[:3, 3] - pose_a[:3, 3])
+    return poses

@@ -1,0 +1,58 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The posed-scene folder: ``scene.json`` naming RGB images, optional 16-bit depth and poses.
+
+Keys: ``width height fx fy cx cy`` (pinhole intrinsics of the images),
+``distortion`` (null or OpenCV k1 k2 p1 p2 [k3]; the images are not
+undistorted), ``depth_scale`` (null, or raw depth units per metre) and
+``frames``: ``{"image": path, "depth": path (optional), "c2w": 4x4 row-major}``
+with camera-to-world poses in OpenCV axes. Paths are relative to the folder.
+"""
+
+from pathlib import Path
+
+from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.scene_io.scene import (load_json_object, make_camera, require_key,
+                                              rigid_pose, Scene, SceneFormatError, SceneFrame,
+                                              stored_path)
+
+SCENE_FILE = 'scene.json'
+_INTRINSICS = ('width', 'height', 'fx', 'fy', 'cx', 'cy')
+
+
+def read_posed_scene(folder) -> Scene:
+    """Read a posed-scene folder; raise SceneFormatError naming the file on any problem."""
+    folder = Path(folder)
+    path = folder / SCENE_FILE
+    description = load_json_object(path)
+    intrinsics = {key: require_key(description, key, path) for key in _INTRINSICS}
+    recorded_camera = make_camera(path, **intrinsics, distortion=description.get('distortion'))
+    frames = require_key(description, 'frames', path)
+    if not isinstance(frames, list) or not frames:
+        raise SceneFormatError(f'{path}: "frames" must be a non-empty list')
+    frames = [_frame(folder, path, i, frame) for i, frame in enumerate(frames)]
+    metres_per_unit = _metres_per_unit(description, path)
+    if metres_per_unit is None and any(frame.depth_path for frame in frames):
+        raise SceneFormatError(f'{path}: frames name depth images but depth_scale is null')
+    return Scene(camera=PinholeCamera(**intrinsics), frames=frames, name=folder.resolve().name,
+                 source=folder, depth_metres_per_unit=metres_per_unit,
+                 recorded_camera=recorded_camera)
+
+
+def _frame(folder: Path, path: Path, index: int, frame: dict) -> SceneFrame:
+    where = f'frames[{index}]'
+    image = stored_path(folder, require_key(frame, 'image', path, where), path, f'{where}.image')
+    pose = rigid_pose(require_key(frame, 'c2w', path, where), path, f'{where}.c2w')
+    depth = frame.get('depth')
+    if depth is not None:
+        depth = stored_path(folder, depth, path, f'{where}.depth')
+    return SceneFrame(image_path=image, camera_to_world=pose, depth_path=depth)
+
+
+def _metres_per_unit(description: dict, path: Path):
+    scale = description.get('depth_scale')
+    if scale is None:
+        return None
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise SceneFormatError(f'{path}: depth_scale must be a positive number, got {scale!r}')
+    return 1.0 / scale
