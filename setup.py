@@ -18,7 +18,7 @@ setup(
     version='0.1.0',
     packages=find_packages(include=[package_name, package_name + '.*']),
     python_requires='>=3.10',
-    install_requires=['numpy', 'transforms3d'],
+    install_requires=['numpy', 'transforms3d', 'opencv-python-headless', 'pillow', 'open3d-cpu'],
     extras_require={'test': ['pytest', 'hypothesis']},
     zip_safe=True,
     maintainer='anyrecon_ros maintainers',

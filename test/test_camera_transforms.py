@@ -10,7 +10,7 @@ from transforms3d.axangles import axangle2mat
 from anyrecon_ros.core.camera import _undistortion_maps, PinholeCamera, undistort
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.transforms import (interpolate_poses, look_at, make_transform,
-                                          nearest_rigid, validate_rigid)
+                                          nearest_rigid, transform_points, validate_rigid)
 
 LENS = PinholeCamera(width=320, height=240, fx=250.0, fy=260.0, cx=161.0, cy=118.5,
                      distortion=[-0.25, 0.08, 0.001, -0.0005])
@@ -194,3 +194,18 @@ def test_undistortion_maps_are_computed_once_per_camera():
                                  LENS.distortion)
     assert _undistortion_maps(equal_camera) is maps
     assert not maps[0].flags.writeable
+
+
+def test_transform_points_matches_the_matrix_product():
+    rng = np.random.default_rng(3)
+    pose = look_at(rng.normal(size=3), rng.normal(size=3) + [5.0, 0.0, 0.0])
+    points = rng.normal(size=(1000, 3))
+    expected = points @ pose[:3, :3].T + pose[:3, 3]
+    assert np.allclose(transform_points(pose, points), expected)
+    assert np.allclose(transform_points(pose[:3, :3], points), points @ pose[:3, :3].T)
+    single = transform_points(pose, points.astype(np.float32))
+    assert single.dtype == np.float32 and np.allclose(single, expected, atol=1e-5)
+
+
+def test_interpolation_with_no_fractions_is_empty():
+    assert interpolate_poses(np.eye(4), look_at([0, 0, 0], [1, 0, 0]), []).shape == (0, 4, 4)

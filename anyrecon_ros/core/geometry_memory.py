@@ -24,6 +24,7 @@ import numpy as np
 
 from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.ply import write_ply
+from anyrecon_ros.core.transforms import transform_points
 
 CAPTURED, GENERATED = 0, 1
 NO_VIEW = -1
@@ -425,9 +426,7 @@ def _splat_pixels(u, v, splat, width, height):
 def _back_project(camera, camera_to_world, u, v, z):
     x = (u - camera.cx) / camera.fx * z
     y = (v - camera.cy) / camera.fy * z
-    in_camera = np.stack([x, y, z], axis=1).astype(np.float32)
-    rotation = np.asarray(camera_to_world, np.float32)[:3, :3]
-    return in_camera @ rotation.T + np.asarray(camera_to_world, np.float32)[:3, 3]
+    return transform_points(camera_to_world, np.stack([x, y, z], axis=1).astype(np.float32))
 
 
 def _weighted_mean(values, weights, inverse, weight_sum):

@@ -14,6 +14,7 @@ import open3d as o3d
 
 from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.transforms import look_at
+from anyrecon_ros.core.transforms import transform_points
 
 ROOM_SIZE = (5.0, 4.0, 2.6)      # x (length of one room), y (depth), z (height), metres
 WALL_THICKNESS = 0.1
@@ -144,7 +145,7 @@ def _camera_rays(camera, camera_to_world):
     pixels = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
     directions_cam = pixels @ np.linalg.inv(camera.K).T
     rotation, translation = camera_to_world[:3, :3], camera_to_world[:3, 3]
-    directions = directions_cam @ rotation.T
+    directions = transform_points(rotation, directions_cam)
     return np.broadcast_to(translation, directions.shape), directions
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import NO_VIEW
+from anyrecon_ros.core.transforms import transform_points
 
 
 def visible_points(memory: GeometryMemory, camera, camera_to_world) -> np.ndarray:
@@ -71,7 +72,7 @@ def projection_counts(memory: GeometryMemory, camera, camera_to_world) -> dict:
     the baseline the occlusion-aware retrieval is compared against.
     """
     world_to_camera = np.linalg.inv(np.asarray(camera_to_world, np.float64))
-    in_camera = memory.positions @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    in_camera = transform_points(world_to_camera, memory.positions)
     z = in_camera[:, 2]
     with np.errstate(divide='ignore', invalid='ignore'):
         u = camera.fx * in_camera[:, 0] / z + camera.cx

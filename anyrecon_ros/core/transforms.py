@@ -131,6 +131,24 @@ def interpolate_poses(pose_a, pose_b, fractions) -> np.ndarray:
     # It also tolerates the slightly non-orthonormal rotations of stored poses.
     axis, angle = quat2axangle(mat2quat(pose_a[:3, :3].T @ pose_b[:3, :3]))
     poses = np.tile(np.eye(4), (fractions.size, 1, 1))
+    if not fractions.size:
+        return poses
     poses[:, :3, :3] = [pose_a[:3, :3] @ axangle2mat(axis, f * angle) for f in fractions]
     poses[:, :3, 3] = pose_a[:3, 3] + fractions[:, None] * (pose_b[:3, 3] - pose_a[:3, 3])
     return poses
+
+
+def transform_points(transform, points) -> np.ndarray:
+    """Apply a 4x4 transform (or a 3x3 rotation) to points (N, 3), keeping their dtype.
+
+    Three matrix-vector products: numpy's (N, 3) x (3, 3) matrix product takes
+    a slow path that costs several times more for large N.
+    """
+    points = np.asarray(points)
+    matrix = np.asarray(transform, dtype=points.dtype if points.dtype.kind == 'f' else None)
+    out = np.empty(points.shape, dtype=np.result_type(points, matrix))
+    for row in range(3):
+        out[:, row] = points @ matrix[row, :3]
+        if matrix.shape == (4, 4):
+            out[:, row] += matrix[row, 3]
+    return out
