@@ -373,16 +373,16 @@ def render_points(positions, colours, point_size, camera, camera_to_world, max_s
     """
     height, width = camera.height, camera.width
     world_to_camera = np.linalg.inv(np.asarray(camera_to_world, np.float64)).astype(np.float32)
-    # Depth first, for every point; the rest only for points in front of the camera
-    # (matrix-vector products: numpy's (N, 3) x (3, 3) product is much slower).
+    # Depth first, for every point; the rest only for points in front of the camera.
     z = positions @ world_to_camera[2, :3] + world_to_camera[2, 3]
     in_front = np.flatnonzero(z > 1e-3)
     z = z[in_front]
     ahead = positions[in_front]
     u = camera.fx * (ahead @ world_to_camera[0, :3] + world_to_camera[0, 3]) / z + camera.cx
     v = camera.fy * (ahead @ world_to_camera[1, :3] + world_to_camera[1, 3]) / z + camera.cy
-    # 1.5x the voxel's apparent size: points sit anywhere in their voxel, so their
-    # spacing on screen varies; the overlap closes the gaps and the z-test sorts it out.
+    # Splats are as wide as 1.5x the voxel's apparent size: points sit anywhere in
+    # their voxel, so their spacing on screen varies; the overlap closes the gaps
+    # and the z-test sorts it out.
     splat = np.clip(np.ceil(1.5 * camera.fx * point_size / z), 1, max_splat).astype(np.int64)
     half = splat // 2
     near = (u + half >= -0.5) & (u - half < width - 0.5) & (v + half >= -0.5) & (
@@ -398,7 +398,11 @@ def render_points(positions, colours, point_size, camera, camera_to_world, max_s
     point_index[pixel[winner]] = points[source[winner]]
     mask = point_index >= 0
     rgb = np.zeros((height * width, 3), np.uint8)
-    rgb[mask] = np.clip(colours[point_index[mask]] + 0.5 * (colours.dtype != np.uint8), 0, 255)
+    visible_colours = colours[point_index[mask]]
+    if visible_colours.dtype != np.uint8:
+        # Means of 0-255 observations stay in range; +0.5 rounds.
+        visible_colours = (visible_colours + 0.5).astype(np.uint8)
+    rgb[mask] = visible_colours
     depth[~mask] = np.nan
     shape = (height, width)
     return MemoryRender(rgb.reshape(shape + (3,)), depth.reshape(shape), mask.reshape(shape),
@@ -409,15 +413,13 @@ def _splat_pixels(u, v, splat, width, height):
     """Return (flat pixel, point) pairs covered by each point's square splat."""
     pixels, sources = [], []
     for size in np.unique(splat):
-        members = np.nonzero(splat == size)[0]
+        members = np.flatnonzero(splat == size)
         offsets = np.arange(size) - size // 2
-        du, dv = np.meshgrid(offsets, offsets)
-        uu = (u[members, None] + du.ravel()).ravel()
-        vv = (v[members, None] + dv.ravel()).ravel()
-        owner = np.repeat(members, size * size)
+        uu = (u[members, None] + offsets).repeat(size, axis=1)          # (M, size*size)
+        vv = np.tile(v[members, None] + offsets, (1, size))
         inside = (uu >= 0) & (uu < width) & (vv >= 0) & (vv < height)
-        pixels.append(vv[inside] * width + uu[inside])
-        sources.append(owner[inside])
+        pixels.append((vv * width + uu)[inside])
+        sources.append(np.broadcast_to(members[:, None], inside.shape)[inside])
     if not pixels:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return np.concatenate(pixels), np.concatenate(sources)

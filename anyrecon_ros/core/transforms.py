@@ -141,14 +141,12 @@ def interpolate_poses(pose_a, pose_b, fractions) -> np.ndarray:
 def transform_points(transform, points) -> np.ndarray:
     """Apply a 4x4 transform (or a 3x3 rotation) to points (N, 3), keeping their dtype.
 
-    Three matrix-vector products: numpy's (N, 3) x (3, 3) matrix product takes
-    a slow path that costs several times more for large N.
+    One matrix-vector product per output column: numpy's (N, 3) x (3, 3)
+    matrix product takes a slow path that costs several times more for large N.
     """
     points = np.asarray(points)
     matrix = np.asarray(transform, dtype=points.dtype if points.dtype.kind == 'f' else None)
-    out = np.empty(points.shape, dtype=np.result_type(points, matrix))
-    for row in range(3):
-        out[:, row] = points @ matrix[row, :3]
-        if matrix.shape == (4, 4):
-            out[:, row] += matrix[row, 3]
-    return out
+    columns = [points @ matrix[row, :3] for row in range(3)]
+    if matrix.shape == (4, 4):
+        columns = [column + matrix[row, 3] for row, column in enumerate(columns)]
+    return np.stack(columns, axis=1)
