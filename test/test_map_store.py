@@ -13,20 +13,14 @@ from anyrecon_ros.core.map_store import MapFormatError
 from anyrecon_ros.core.map_store import MapStore
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
-from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.core.view_bank import GeneratedFrame
 
 
 @pytest.fixture(scope='module')
 def views():
     scene = ProceduralScene(seed=4)
-    camera = default_camera()
-    result = []
-    for view_id, pose in enumerate(scene.camera_path(4)):
-        rgb, depth = scene.render(camera, pose)
-        result.append(CaptureView(view_id=view_id, rgb=rgb, camera=camera,
-                                  camera_to_world=pose, depth=depth, stamp_ns=10 ** 9 * view_id))
-    return result
+    return [scene.capture_view(default_camera(), pose, view_id, stamp_ns=10 ** 9 * view_id)
+            for view_id, pose in enumerate(scene.camera_path(4))]
 
 
 def test_keyframes_round_trip(tmp_path, views):

@@ -9,7 +9,6 @@ import pytest
 
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
-from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.msg import MemoryStatus
 from anyrecon_ros.ros.conversions import keyframe_to_view
@@ -21,13 +20,8 @@ from anyrecon_ros.ros.qos import status_qos
 @pytest.fixture(scope='module')
 def views():
     scene = ProceduralScene(seed=2)
-    camera = default_camera()
-    result = []
-    for view_id, pose in enumerate(scene.camera_path(3)):
-        rgb, depth = scene.render(camera, pose)
-        result.append(CaptureView(view_id=view_id, rgb=rgb, camera=camera,
-                                  camera_to_world=pose, depth=depth))
-    return result
+    return [scene.capture_view(default_camera(), pose, view_id)
+            for view_id, pose in enumerate(scene.camera_path(3))]
 
 
 def corrupted(msg: Keyframe, **changes) -> Keyframe:

@@ -15,6 +15,7 @@ import open3d as o3d
 from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.transforms import look_at
 from anyrecon_ros.core.transforms import transform_points
+from anyrecon_ros.core.view_bank import CaptureView
 
 ROOM_SIZE = (5.0, 4.0, 2.6)      # x (length of one room), y (depth), z (height), metres
 WALL_THICKNESS = 0.1
@@ -100,6 +101,14 @@ class ProceduralScene:
         shape = (camera.height, camera.width)
         return (np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(shape + (3,)),
                 depth.reshape(shape))
+
+    def capture_view(self, camera: PinholeCamera, camera_to_world, view_id: int,
+                     stamp_ns: int = 0) -> CaptureView:
+        """Render a pose as a captured RGB-D keyframe."""
+        rgb, depth = self.render(camera, camera_to_world)
+        return CaptureView(view_id=view_id, rgb=rgb, camera=camera,
+                           camera_to_world=np.array(camera_to_world, np.float64), depth=depth,
+                           stamp_ns=stamp_ns)
 
     def camera_path(self, n_frames: int, height: float = 1.4):
         """Return ``n_frames`` camera-to-world poses on a loop through the first room."""

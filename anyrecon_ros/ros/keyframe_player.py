@@ -8,18 +8,15 @@ package runs end to end with no camera and no data set.
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
-from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.ros.conversions import view_to_keyframe
-from anyrecon_ros.ros.middleware import configure_dds_environment
 from anyrecon_ros.ros.parameters import declare
 from anyrecon_ros.ros.qos import keyframe_qos
+from anyrecon_ros.ros.run import run_node
 
 SYNTHETIC_PREFIX = 'synthetic:'
 
@@ -65,9 +62,7 @@ class KeyframePlayer(Node):
             self.timer.cancel()
             self.get_logger().info(f'all {self.published} keyframes published')
             return
-        rgb, depth = self.scene.render(self.camera, self.path[index])
-        view = CaptureView(view_id=self.published, rgb=rgb, camera=self.camera,
-                           camera_to_world=self.path[index], depth=depth)
+        view = self.scene.capture_view(self.camera, self.path[index], self.published)
         self.publisher.publish(
             view_to_keyframe(view, self.frame_id, self.get_clock().now().to_msg()))
         self.published += 1
@@ -75,22 +70,7 @@ class KeyframePlayer(Node):
 
 def main(args=None):
     """Run the node until shut down (Ctrl-C or SIGTERM)."""
-    configure_dds_environment()
-    rclpy.init(args=args)
-    try:
-        node = KeyframePlayer()
-    except ValueError as error:
-        print(f'keyframe_player: {error}', file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(KeyframePlayer, args)
 
 
 if __name__ == '__main__':

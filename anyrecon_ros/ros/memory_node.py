@@ -8,8 +8,6 @@ to the core, and counts what it had to drop, by reason, in ``~/status``.
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from anyrecon_ros.core.drop_counter import DropCounter
@@ -18,10 +16,10 @@ from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.msg import MemoryStatus
 from anyrecon_ros.ros.conversions import InvalidKeyframe
 from anyrecon_ros.ros.conversions import keyframe_to_view
-from anyrecon_ros.ros.middleware import configure_dds_environment
 from anyrecon_ros.ros.parameters import declare
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import status_qos
+from anyrecon_ros.ros.run import run_node
 
 # One log line per reason at most this often, so a flood of bad input cannot
 # flood the log too.
@@ -82,17 +80,7 @@ class MemoryNode(Node):
 
 def main(args=None):
     """Run the node until shut down (Ctrl-C or SIGTERM)."""
-    configure_dds_environment()
-    rclpy.init(args=args)
-    node = MemoryNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(MemoryNode, args)
 
 
 if __name__ == '__main__':
