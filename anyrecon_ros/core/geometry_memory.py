@@ -412,7 +412,7 @@ def render_points(positions, colours, point_size, camera, camera_to_world, max_s
 def _splat_pixels(u, v, splat, width, height):
     """Return (flat pixel, point) pairs covered by each point's square splat."""
     pixels, sources = [], []
-    for size in np.unique(splat):
+    for size in np.flatnonzero(np.bincount(splat)):
         members = np.flatnonzero(splat == size)
         offsets = np.arange(size) - size // 2
         uu = (u[members, None] + offsets).repeat(size, axis=1)          # (M, size*size)

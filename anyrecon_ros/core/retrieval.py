@@ -21,7 +21,10 @@ from anyrecon_ros.core.transforms import transform_points
 def visible_points(memory: GeometryMemory, camera, camera_to_world) -> np.ndarray:
     """Return the indices of the memory points visible (after the z-buffer) in a view."""
     indices = memory.render(camera, camera_to_world).point_index
-    return np.unique(indices[indices >= 0])
+    # A flag per memory point is cheaper than sorting or hashing the pixels' indices.
+    seen = np.zeros(len(memory), bool)
+    seen[indices[indices >= 0]] = True
+    return np.flatnonzero(seen)
 
 
 def retrieve_views(memory: GeometryMemory, camera, target_poses, k: int,
@@ -40,8 +43,8 @@ def retrieve_views(memory: GeometryMemory, camera, target_poses, k: int,
         camera = camera.scaled(render_width, max(1, round(camera.height * render_width /
                                                           camera.width)))
     poses = np.asarray(target_poses, np.float64).reshape(-1, 4, 4)
-    points = np.unique(np.concatenate(
-        [visible_points(memory, camera, pose) for pose in poses]))
+    visible = [visible_points(memory, camera, pose) for pose in poses]
+    points = visible[0] if len(visible) == 1 else np.unique(np.concatenate(visible))
     min_new_points = max(1, int(np.ceil(min_new_fraction * len(points))))
     return select_covering_views(memory.observers_of(points), k, min_new_points)
 
