@@ -206,8 +206,9 @@ def load_anyrecon_lora(transformer: torch.nn.Module, path, scale: float = 1.0) -
     """
     path = Path(path)
     if path.suffix != '.safetensors':
-        # .bin/.pt/.pth/.ckpt are pickles, and unpickling can run arbitrary code.
-        raise ValueError(f'refusing {path.name}: only .safetensors LoRA files are loaded')
+        raise ValueError(
+            f'refusing {path.name}: only .safetensors LoRA files are loaded '
+            '(.bin/.pt/.pth/.ckpt are pickles, and unpickling can run arbitrary code)')
     targets = _resolve_targets(transformer, _group_lora(load_file(str(path), device='cpu')))
     with torch.no_grad():
         for layer, group in targets.values():
