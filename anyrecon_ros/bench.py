@@ -133,7 +133,53 @@ def _keyframe_memory(scene, keyframes: int) -> GeometryMemory:
     return memory
 
 
-SECTIONS = {'geometry': bench_geometry}
+GENERATOR_FRAMES = (8, 16, 40, 64)
+
+
+def bench_generator(quick: bool) -> dict:
+    """Denoiser call and full generation of a tiny generator: sparse vs full, 4 vs 50 steps."""
+    import torch
+    from diffusers import AutoencoderKLWan
+    from anyrecon_ros.model.pipeline import AnyReconPipeline
+    from anyrecon_ros.model.scheduling import make_scheduler
+    from anyrecon_ros.model.transformer import AnyReconTransformer
+    from anyrecon_ros.model.vae import FrameVAE
+    torch.manual_seed(0)
+    transformer = AnyReconTransformer(**AnyReconTransformer.tiny_config()).eval()
+    pipeline = AnyReconPipeline(transformer=transformer,
+                                vae=AutoencoderKLWan(**FrameVAE.tiny_config()).eval(),
+                                scheduler=make_scheduler())
+    size, captures = 64, 2
+    rng = np.random.default_rng(0)
+    capture = rng.integers(0, 256, (captures, size, size, 3), dtype=np.uint8)
+    figures = {'config': 'tiny', 'image_size': size, 'capture_views': captures}
+    for frames in GENERATOR_FRAMES:
+        renders = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+        masks = np.ones((frames, size, size), bool)
+        hidden = torch.randn(1, 36, frames + captures, size // 8, size // 8)
+        row = {}
+        for sparse in (True, False):
+            transformer.set_attention(sparse)
+            mode = 'sparse' if sparse else 'full'
+            with torch.no_grad():
+                row[f'denoiser_{mode}_ms'] = median_ms(lambda: transformer(
+                    hidden_states=hidden, timestep=torch.tensor([500.0]), return_dict=False), 3)
+            row[f'generate_4_steps_{mode}_ms'] = median_ms(lambda: pipeline(
+                capture, renders, masks, num_inference_steps=4, chunk_frames=frames), 1)
+        if frames == 40:
+            row['generate_50_steps_full_ms'] = median_ms(lambda: pipeline(
+                capture, renders, masks, num_inference_steps=50, chunk_frames=frames), 1)
+            row['speedup_4_sparse_vs_50_full'] = (row['generate_50_steps_full_ms']
+                                                  / row['generate_4_steps_sparse_ms'])
+        row['ms_per_frame_4_steps_sparse'] = row['generate_4_steps_sparse_ms'] / frames
+        figures[f'frames_{frames}'] = row
+    transformer.set_attention(True)
+    per_frame = [figures[f'frames_{f}']['ms_per_frame_4_steps_sparse'] for f in GENERATOR_FRAMES]
+    figures['per_frame_spread_8_to_64'] = max(per_frame) / min(per_frame) - 1.0
+    return figures
+
+
+SECTIONS = {'geometry': bench_geometry, 'generator': bench_generator}
 
 
 def run_bench(out: Path, quick: bool, sections=None) -> dict:
@@ -162,4 +208,22 @@ def markdown_table(results: dict) -> str:
             lines.append(f'| {name} | {figure["ours_ms"]:.1f} | {figure["open3d_ms"]:.1f} | '
                          f'{figure["ratio_to_open3d"]:.2f} | <= {figure["target_ms"]:.0f} | '
                          f'{figure["open3d_equivalent"]} |')
+    generator = results.get('generator')
+    if generator:
+        lines += ['', f'Generator ({generator["config"]} config, {generator["image_size"]} px, '
+                  f'{generator["capture_views"]} capture views), ms:', '',
+                  '| frames | denoiser sparse | denoiser full | 4 steps sparse | 4 steps full '
+                  '| 50 steps full |', '|---|---|---|---|---|---|']
+        for frames in GENERATOR_FRAMES:
+            row = generator[f'frames_{frames}']
+            fifty = row.get('generate_50_steps_full_ms')
+            lines.append(f'| {frames} | {row["denoiser_sparse_ms"]:.0f} | '
+                         f'{row["denoiser_full_ms"]:.0f} | '
+                         f'{row["generate_4_steps_sparse_ms"]:.0f} | '
+                         f'{row["generate_4_steps_full_ms"]:.0f} | '
+                         f'{"" if fifty is None else f"{fifty:.0f}"} |')
+        lines += ['', f'At 40 frames, 4 steps sparse is '
+                  f'{generator["frames_40"]["speedup_4_sparse_vs_50_full"]:.1f}x faster than 50 '
+                  f'steps full; time per frame varies by '
+                  f'{100 * generator["per_frame_spread_8_to_64"]:.0f} % from 8 to 64 frames.']
     return '\n'.join(lines) + '\n'

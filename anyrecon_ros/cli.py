@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser('bench', help='measure speed, side by side with references')
     bench.add_argument('--quick', action='store_true', help='fewer repeats')
     bench.add_argument('--out', default='bench', help='folder for bench.json and bench.md')
+    bench.add_argument('--sections', nargs='+', choices=['geometry', 'generator'],
+                       help='run only these sections (default: all)')
     bench.set_defaults(run=_run_bench)
 
     maps = commands.add_parser('map', help='inspect, verify and export a map file')
@@ -55,7 +57,7 @@ def _run_demo(args) -> int:
 
 def _run_bench(args) -> int:
     from anyrecon_ros.bench import run_bench
-    results = run_bench(args.out, args.quick)
+    results = run_bench(args.out, args.quick, args.sections)
     print((Path(args.out) / 'bench.md').read_text())
     return 0 if results else 1
 

@@ -10,7 +10,7 @@ GEOMETRY_FIGURES = ('keyframe_insert', 'memory_render_1m', 'retrieval_200')
 
 
 def test_bench_writes_json_and_markdown(tmp_path, capsys):
-    assert main(['bench', '--quick', '--out', str(tmp_path)]) == 0
+    assert main(['bench', '--quick', '--sections', 'geometry', '--out', str(tmp_path)]) == 0
     results = json.loads((tmp_path / 'bench.json').read_text())
     assert {'cpu', 'cores', 'python', 'numpy', 'open3d'} <= set(results['machine'])
     for name in GEOMETRY_FIGURES:

@@ -82,11 +82,53 @@ def test_lora_is_merged_into_the_diffusers_weights(tmp_path, down, up, prefix, s
     _check_merged(before, transformer.state_dict(), state, down, up, prefix, scale, alpha)
 
 
+def _forward(transformer) -> torch.Tensor:
+    """Run the tiny transformer on fixed inputs (Wan cross-attention expects 512 text tokens)."""
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        return transformer(
+            hidden_states=torch.randn(1, 36, 2, 4, 4, generator=generator),
+            timestep=torch.tensor([500]),
+            encoder_hidden_states=torch.randn(1, 512, 32, generator=generator),
+            encoder_hidden_states_image=torch.randn(1, 4, 32, generator=generator),
+        ).sample
+
+
+def _run_lora_unmerged(transformer, state, factor) -> None:
+    """Add factor * B @ A x to each named layer's output at run time, as a LoRA adapter would."""
+    for block in range(2):
+        for wan, diffusers_name in MODULES.items():
+            down = state[f'blocks.{block}.{wan}.lora_A.weight']
+            up = state[f'blocks.{block}.{wan}.lora_B.weight']
+            layer = transformer.get_submodule(f'blocks.{block}.{diffusers_name}')
+            layer.register_forward_hook(
+                lambda module, inputs, output, down=down, up=up:
+                    output + factor * (inputs[0] @ down.T) @ up.T)
+
+
+def test_merged_forward_equals_the_lora_applied_at_run_time(tmp_path):
+    # Small LoRA weights keep the tiny network in its ordinary range.
+    state = {k: 0.05 * v for k, v in _lora(_tiny_transformer()).items()}
+    state.update({f'blocks.{b}.{wan}.alpha': torch.tensor(2.0)
+                  for b in range(2) for wan in MODULES})
+    path = tmp_path / 'lora.safetensors'
+    save_file(state, str(path))
+    scale = 0.7
+    original = _forward(_tiny_transformer())
+    merged = _tiny_transformer()
+    load_anyrecon_lora(merged, path, scale=scale)
+    reference = _tiny_transformer()
+    _run_lora_unmerged(reference, state, scale * 2.0 / RANK)
+    expected = _forward(reference)
+    assert not torch.allclose(expected, original, atol=1e-3)
+    torch.testing.assert_close(_forward(merged), expected, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize('suffix', ['.bin', '.pt', '.pth', '.ckpt'])
 def test_pickle_files_are_refused(tmp_path, suffix):
     path = tmp_path / f'lora{suffix}'
     path.write_bytes(b'not read')
-    with pytest.raises(ValueError, match='safetensors'):
+    with pytest.raises(ValueError, match='safetensors.*arbitrary code'):
         load_anyrecon_lora(_tiny_transformer(), path)
 
 

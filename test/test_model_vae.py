@@ -67,6 +67,25 @@ def test_each_frame_is_encoded_independently():
     assert torch.allclose(together[1:2], alone, atol=1e-5)
 
 
+def test_frame_wise_is_not_video_wise():
+    # With Wan's 4x temporal compression (the real VAE's setting), five images
+    # as one video give two latent frames; frame-wise they give five.
+    torch.manual_seed(0)
+    config = dict(FrameVAE.tiny_config(), temperal_downsample=[False, True, True])
+    vae = FrameVAE(AutoencoderKLWan(**config)).eval()
+    images = torch.rand(5, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        frame_wise = vae.encode(images)
+        video = vae.vae.encode(images.transpose(0, 1).unsqueeze(0)).latent_dist.mode()
+    assert frame_wise.shape == (5, 16, 4, 4)
+    assert video.shape == (1, 16, 2, 4, 4)
+    # The video's first frame is encoded alone (the VAE is causal), so it is
+    # the one latent frame both ways agree on.
+    mean = torch.tensor(vae.vae.config.latents_mean).view(1, -1, 1, 1)
+    std = torch.tensor(vae.vae.config.latents_std).view(1, -1, 1, 1)
+    assert torch.allclose((video[:, :, 0] - mean) / std, frame_wise[:1], atol=1e-5)
+
+
 def test_latents_are_normalised_with_the_config_statistics():
     torch.manual_seed(0)
     vae = FrameVAE.tiny().eval()

@@ -67,9 +67,14 @@ def mask_to_latent(mask: torch.Tensor, factor: int = 8) -> torch.Tensor:
 
     A pixel is visible where alpha > 0.01. Visibility is averaged over each
     8x8 patch (one latent pixel) and a latent pixel is marked visible (1) when
-    at least half of its patch is, else 0; the value is repeated over the 4
-    mask channels the transformer expects. Capture frames are fully known:
-    giving them all-ones masks is the caller's job.
+    at least half of its patch is, else 0 (a majority vote, so a latent pixel
+    is conditioned on memory content only where most of it is real). In Wan
+    I2V the 4 mask channels of a latent frame are the masks of the 4 video
+    frames it compresses, and the first latent frame, which holds one image,
+    repeats that image's mask 4 times; with one image per latent frame every
+    frame is in that case, so the value is repeated over the 4 channels.
+    Boolean masks work too. Capture frames are fully known: giving them
+    all-ones masks is the caller's job.
     """
     _check_size(mask.shape[-2], mask.shape[-1], factor)
     visible = (mask > VISIBLE_ALPHA).float().unsqueeze(1)
