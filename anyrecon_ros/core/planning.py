@@ -37,6 +37,7 @@ from anyrecon_ros.core.geometry_memory import render_points
 from anyrecon_ros.core.geometry_memory import voxel_keys
 from anyrecon_ros.core.transforms import interpolate_poses
 from anyrecon_ros.core.transforms import look_at
+from anyrecon_ros.core.transforms import transform_points
 from anyrecon_ros.core.transforms import validate_rigid
 
 # Unseen pixels are grouped by the 3D cell their ray ends in; two views looking
@@ -277,7 +278,7 @@ class _CoverageScorer:
     def unseen_cells(self, pose, mask) -> np.ndarray:
         """Return the unseen cell key of each unseen sample pixel, where its ray leaves the box."""
         unseen = ~mask[self.sample_pixels]
-        directions = self.sample_rays[unseen] @ pose[:3, :3].T
+        directions = transform_points(pose[:3, :3], self.sample_rays[unseen])
         distance = _box_exit_distance(pose[:3, 3], directions, *self.box)
         return voxel_keys(pose[:3, 3] + distance[:, None] * directions, _UNSEEN_CELL)
 

@@ -22,6 +22,7 @@ import math
 import cv2
 import numpy as np
 
+from anyrecon_ros.core.transforms import transform_points
 from anyrecon_ros.core.view_bank import CaptureView
 
 # Planes this close to the best one are its own peak, not a rival match.
@@ -185,13 +186,13 @@ def _grid_points(view, depth, columns=8, rows=6):
                        (np.arange(rows) + 0.5) * camera.height / rows)
     pixels = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
     points_camera = depth * pixels @ np.linalg.inv(camera.K).T
-    return points_camera @ view.camera_to_world[:3, :3].T + view.camera_to_world[:3, 3]
+    return transform_points(view.camera_to_world, points_camera)
 
 
 def _source_score(points, reference_centre, candidate):
     """Return overlap times the triangulation-angle preference; 0 for a useless candidate."""
     world_to_camera = np.linalg.inv(candidate.camera_to_world)
-    in_camera = points @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    in_camera = transform_points(world_to_camera, points)
     camera = candidate.camera
     z = in_camera[:, 2]
     ahead = z > 1e-6
