@@ -4,6 +4,9 @@
 
 import json
 
+from anyrecon_ros.bench import bench_generator
+from anyrecon_ros.bench import generator_table
+from anyrecon_ros.bench import visible_key_fraction
 from anyrecon_ros.cli import main
 
 GEOMETRY_FIGURES = ('keyframe_insert', 'memory_render_1m', 'retrieval_200')
@@ -23,3 +26,29 @@ def test_bench_writes_json_and_markdown(tmp_path, capsys):
     table = (tmp_path / 'bench.md').read_text()
     assert all(f'| {name} |' in table for name in GEOMETRY_FIGURES)
     assert table in capsys.readouterr().out
+
+
+def test_generator_bench_reports_every_figure():
+    figures = bench_generator(quick=True, frame_counts=(2, 4), speedup_frames=4, image_size=32)
+    assert figures['frame_counts'] == [2, 4] and figures['tokens_per_frame'] == 4
+    for frames in (2, 4):
+        row = figures[f'frames_{frames}']
+        assert row['sequence_frames'] == frames + figures['capture_views']
+        for mode in ('sparse', 'full'):
+            assert row[f'denoiser_{mode}_ms'] > 0
+            # The denoiser runs inside the generation, so it takes part of its time.
+            assert 0 < row[f'denoising_4_steps_{mode}_ms'] < row[f'generate_4_steps_{mode}_ms']
+    row = figures['frames_4']
+    assert row['denoising_50_steps_full_ms'] > row['denoising_4_steps_full_ms']
+    assert row['generate_speedup_4_sparse_vs_50_full'] == (
+        row['generate_50_steps_full_ms'] / row['generate_4_steps_sparse_ms'])
+    # Six frames fit in one block of 8: the window keeps every pair.
+    assert row['visible_key_fraction'] == 1.0 and row['speedup_bound'] == 12.5
+    assert figures['per_frame_spread'] >= 0
+    assert '4 steps sparse vs 50 steps full' in '\n'.join(generator_table(figures))
+
+
+def test_visible_key_fraction_of_the_context_window():
+    # 24 frames = 3 blocks: block 0 sees blocks 0-1; blocks 1 and 2 (via block 0) all three.
+    assert visible_key_fraction(24, block_frames=8, window=1) == (2 + 3 + 3) / 9
+    assert visible_key_fraction(40, block_frames=8, window=1) == (2 + 3 + 4 + 4 + 3) / 25

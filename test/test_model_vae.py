@@ -5,13 +5,16 @@
 import math
 
 from diffusers import AutoencoderKLWan
+import pytest
 import torch
 import torch.nn.functional as F
 
 from anyrecon_ros.model.vae import decode_frames
 from anyrecon_ros.model.vae import encode_frames
+from anyrecon_ros.model.vae import FrameCausalConv3d
 from anyrecon_ros.model.vae import FrameVAE
 from anyrecon_ros.model.vae import mask_to_latent
+from anyrecon_ros.model.vae import use_frame_convolutions
 
 SIZE = 32
 # Measured on the 2-core machine: 160 Adam steps at lr 1e-3 take 12-16 s and
@@ -146,3 +149,38 @@ def test_mask_to_latent_thresholds_patch_coverage():
     assert set(latent.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(FrameVAE.mask_to_latent(alpha), latent)
     assert torch.equal(mask_to_latent(alpha > 0.01), latent)
+
+
+def test_frame_convolutions_match_the_stock_3d_path():
+    torch.manual_seed(4)
+    stock = AutoencoderKLWan(**FrameVAE.tiny_config()).eval()
+    # Non-zero biases and earlier temporal taps, so a wrong tap or padding shows.
+    with torch.no_grad():
+        for parameter in stock.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    images = torch.rand(3, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        stock_latents = stock.encode(images.unsqueeze(2)).latent_dist.mode()
+        stock_video = stock.decode(stock_latents).sample
+        use_frame_convolutions(stock)
+        assert any(type(module) is FrameCausalConv3d for module in stock.modules())
+        latents = stock.encode(images.unsqueeze(2)).latent_dist.mode()
+        video = stock.decode(latents).sample
+        # A multi-frame video still takes the 3D path (temporal taps matter there).
+        two_frames = torch.rand(1, 3, 2, 32, 32)
+        assert stock.encode(two_frames).latent_dist.mode().shape[2] == 1
+    assert torch.allclose(latents, stock_latents, atol=1e-5)
+    assert torch.allclose(video, stock_video, atol=1e-4)
+
+
+def test_batched_encoding_and_decoding_equal_one_batch():
+    torch.manual_seed(5)
+    vae = AutoencoderKLWan(**FrameVAE.tiny_config()).eval()
+    images = torch.rand(5, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        latents = encode_frames(vae, images)
+        assert torch.allclose(encode_frames(vae, images, batch_frames=2), latents, atol=1e-6)
+        assert torch.allclose(decode_frames(vae, latents, batch_frames=3),
+                              decode_frames(vae, latents), atol=1e-6)
+    with pytest.raises(ValueError, match='batch_frames'):
+        encode_frames(vae, images, batch_frames=0)

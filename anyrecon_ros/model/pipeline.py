@@ -45,30 +45,33 @@ class AnyReconPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, capture_images, renders, masks, num_inference_steps: int = 4,
                  chunk_frames: int = 40, carry_frames: int = 2, generator=None,
-                 callback=None) -> AnyReconPipelineOutput:
+                 callback=None, vae_batch_frames: int = 4) -> AnyReconPipelineOutput:
         """Return one generated image per render.
 
         ``capture_images`` (K, H, W, 3) and ``renders`` (T, H, W, 3) are uint8
         RGB, ``masks`` (T, H, W) booleans (True where the memory was visible).
         ``callback(chunk, chunks, step, steps)`` reports progress.
+        ``vae_batch_frames`` frames go through the VAE at a time (None: all).
         """
         capture, renders, masks = _validated(capture_images, renders, masks)
         if chunk_frames < 1 or carry_frames < 0:
             raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
         device = self._execution_device
-        capture_latents = encode_frames(self.vae, _to_unit_range(capture, device))
+        capture_latents = encode_frames(self.vae, _to_unit_range(capture, device),
+                                        vae_batch_frames)
         starts = list(range(0, len(renders), chunk_frames))
         carried, outputs = None, []
         for chunk, start in enumerate(starts):
             chunk_renders = _to_unit_range(renders[start:start + chunk_frames], device)
             chunk_masks = torch.from_numpy(masks[start:start + chunk_frames]).to(device)
             fixed = capture_latents if carried is None else torch.cat([capture_latents, carried])
-            latents = self._denoise(fixed, encode_frames(self.vae, chunk_renders),
+            render_latents = encode_frames(self.vae, chunk_renders, vae_batch_frames)
+            latents = self._denoise(fixed, render_latents,
                                     mask_to_latent(chunk_masks.float()), num_inference_steps,
                                     generator, lambda s, n: callback and callback(
                                         chunk, len(starts), s, n))
             carried = latents[-carry_frames:] if carry_frames else None
-            outputs.append(decode_frames(self.vae, latents))
+            outputs.append(decode_frames(self.vae, latents, vae_batch_frames))
         images = torch.cat(outputs).clamp(-1, 1)
         rgb = ((images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return AnyReconPipelineOutput(images=rgb)

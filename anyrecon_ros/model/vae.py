@@ -7,6 +7,11 @@ time: N images give N latent frames. The Wan VAE is causal in time and
 treats the first frame of a video on its own, so feeding each image as a
 one-frame video (a batch of them) gives exactly one latent frame per image.
 
+A causal 3D convolution on a one-frame video only ever multiplies its last
+temporal tap with real data (the other taps see the causal zero padding), so
+for one-frame inputs every ``WanCausalConv3d`` runs as the equivalent 2D
+convolution: the same weights and result, about half the VAE's time on a CPU.
+
 Latents are normalised per channel with the VAE config's ``latents_mean`` /
 ``latents_std``, the convention of the Wan pipelines, so the transformer sees
 roughly unit-variance inputs.
@@ -15,6 +20,7 @@ roughly unit-variance inputs.
 from pathlib import Path
 
 from diffusers import AutoencoderKLWan
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
 import torch
 import torch.nn.functional as F
 
@@ -33,33 +39,89 @@ def _stats(vae: AutoencoderKLWan, like: torch.Tensor):
     return mean.to(like), std.to(like)
 
 
+class FrameCausalConv3d(WanCausalConv3d):
+    """A ``WanCausalConv3d`` that runs one-frame inputs as a 2D convolution.
+
+    Exact for a one-frame input without cached frames when the temporal
+    padding is causal and "same" (kernel = 2 * padding + 1): the single output
+    frame then sees the input through the kernel's last temporal tap only.
+    Anything else goes through the stock 3D path.
+    """
+
+    def forward(self, x: torch.Tensor, cache_x: torch.Tensor = None) -> torch.Tensor:
+        """Convolve (B, C, T, H, W) ``x``; a 2D convolution when T is 1 and nothing is cached."""
+        if x.shape[2] != 1 or cache_x is not None or self.kernel_size[0] != self._padding[4] + 1:
+            return super().forward(x, cache_x)
+        # _padding is F.pad's (w, w, h, h, t, 0) order.
+        spatial_padding = (self._padding[2], self._padding[0])
+        frame = F.conv2d(x[:, :, 0], self.weight[:, :, -1], self.bias, self.stride[1:],
+                         spatial_padding, self.dilation[1:], self.groups)
+        return frame.unsqueeze(2)
+
+
+def use_frame_convolutions(vae: AutoencoderKLWan) -> AutoencoderKLWan:
+    """Switch every causal 3D convolution of ``vae`` to :class:`FrameCausalConv3d`, in place.
+
+    Only the class changes (no new weights), so state dicts and
+    ``save_pretrained`` are untouched and multi-frame videos decode as before.
+    """
+    for module in vae.modules():
+        if type(module) is WanCausalConv3d:
+            module.__class__ = FrameCausalConv3d
+    return vae
+
+
 def _check_size(height: int, width: int, factor: int) -> None:
     if height % factor or width % factor:
         raise ValueError(f'image size {height}x{width} is not a multiple of {factor}')
 
 
-def encode_frames(vae: AutoencoderKLWan, images: torch.Tensor) -> torch.Tensor:
+def encode_frames(vae: AutoencoderKLWan, images: torch.Tensor,
+                  batch_frames: int = None) -> torch.Tensor:
     """Encode (N, 3, H, W) images in [-1, 1] to normalised (N, 16, H/8, W/8) latents.
 
     Deterministic: the posterior's mode (its mean), as the Wan I2V pipeline
-    encodes its conditioning image. Gradients flow, so callers that only
-    infer should wrap this in ``torch.no_grad()``.
+    encodes its conditioning image. ``batch_frames`` encodes that many
+    images at a time (all at once when None). Gradients flow, so callers
+    that only infer should wrap this in ``torch.no_grad()``.
     """
     _check_size(images.shape[-2], images.shape[-1], vae.spatial_compression_ratio)
+    use_frame_convolutions(vae)
     param = next(vae.parameters())
-    video = images.to(device=param.device, dtype=param.dtype).unsqueeze(2)
-    latents = vae.encode(video).latent_dist.mode()[:, :, 0]
-    mean, std = _stats(vae, latents)
-    return (latents - mean) / std
+    mean, std = _stats(vae, param)
+
+    def encode(batch):
+        video = batch.to(device=param.device, dtype=param.dtype).unsqueeze(2)
+        return (vae.encode(video).latent_dist.mode()[:, :, 0] - mean) / std
+    return _in_batches(encode, images, batch_frames)
 
 
-def decode_frames(vae: AutoencoderKLWan, latents: torch.Tensor) -> torch.Tensor:
-    """Decode normalised (N, 16, h, w) latents to (N, 3, 8h, 8w) images in [-1, 1]."""
+def decode_frames(vae: AutoencoderKLWan, latents: torch.Tensor,
+                  batch_frames: int = None) -> torch.Tensor:
+    """Decode normalised (N, 16, h, w) latents to (N, 3, 8h, 8w) images in [-1, 1].
+
+    ``batch_frames`` decodes that many frames at a time (all at once when None).
+    """
+    use_frame_convolutions(vae)
     param = next(vae.parameters())
-    latents = latents.to(device=param.device, dtype=param.dtype)
-    mean, std = _stats(vae, latents)
-    video = vae.decode((latents * std + mean).unsqueeze(2)).sample
-    return video[:, :, 0]
+    mean, std = _stats(vae, param)
+
+    def decode(batch):
+        batch = batch.to(device=param.device, dtype=param.dtype)
+        return vae.decode((batch * std + mean).unsqueeze(2)).sample[:, :, 0]
+    return _in_batches(decode, latents, batch_frames)
+
+
+def _in_batches(function, frames: torch.Tensor, batch_frames: int = None) -> torch.Tensor:
+    # Frames are independent, so batching changes nothing but speed: on a
+    # CPU a few frames at a time keep the activations in cache (about twice
+    # as fast as 40 frames at once at 128 px).
+    if batch_frames is not None and batch_frames < 1:
+        raise ValueError(f'batch_frames must be >= 1, got {batch_frames}')
+    if batch_frames is None or len(frames) <= batch_frames:
+        return function(frames)
+    return torch.cat([function(frames[start:start + batch_frames])
+                      for start in range(0, len(frames), batch_frames)])
 
 
 def mask_to_latent(mask: torch.Tensor, factor: int = 8) -> torch.Tensor:
