@@ -29,7 +29,9 @@ setup(
         'console_scripts': [
             'anyrecon = anyrecon_ros.cli:main',
             'memory_node = anyrecon_ros.ros.memory_node:main',
-            'keyframe_player = anyrecon_ros.ros.keyframe_player:main',
+            'planner_node = anyrecon_ros.ros.planner_node:main',
+            'generator_node = anyrecon_ros.ros.generator_node:main',
+            'synthetic_camera = anyrecon_ros.ros.synthetic_camera:main',
         ],
     },
 )

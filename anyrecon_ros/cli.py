@@ -8,6 +8,9 @@ import sys
 
 from anyrecon_ros import __version__
 
+# Nodes ``anyrecon node NAME`` starts: the executables of ``ros2 run anyrecon_ros``.
+NODES = ('memory_node', 'planner_node', 'generator_node', 'synthetic_camera')
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand."""
@@ -24,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--timeout', type=float, default=120.0,
                       help='seconds to wait for the memory node before failing')
     demo.set_defaults(run=_run_demo)
+
+    node = commands.add_parser(
+        'node', help='run one node, like `ros2 run anyrecon_ros NAME` (no ros2cli needed)')
+    node.add_argument('name', choices=NODES, help='the node to run')
+    node.add_argument('ros_args', nargs=argparse.REMAINDER,
+                      help='passed to the node, e.g. --ros-args -p rate:=2.0')
+    node.set_defaults(run=_run_node)
 
     bench = commands.add_parser('bench', help='measure speed, side by side with references')
     bench.add_argument('--quick', action='store_true', help='fewer repeats')
@@ -53,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_demo(args) -> int:
     from anyrecon_ros.demo import run_demo
     return run_demo(scene=args.scene, frames=args.frames, rate=args.rate, timeout=args.timeout)
+
+
+def _run_node(args) -> int:
+    import importlib
+    module = importlib.import_module(f'anyrecon_ros.ros.{args.name}')
+    return module.main([args.name] + args.ros_args)
 
 
 def _run_bench(args) -> int:

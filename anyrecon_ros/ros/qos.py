@@ -17,6 +17,19 @@ def keyframe_qos(depth: int = 10) -> QoSProfile:
 
 def status_qos() -> QoSProfile:
     """Status is periodic; a late joiner gets the latest one at once."""
+    return latched_qos()
+
+
+def latched_qos() -> QoSProfile:
+    """The memory cloud and trajectories: reliable, and a late joiner (RViz) gets the last one."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def sensor_qos(reliable: bool = False, depth: int = 5) -> QoSProfile:
+    """Camera streams: best effort like most drivers (``reliable`` for recorded or slow links)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliable
+                      else ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
