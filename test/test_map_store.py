@@ -118,3 +118,25 @@ def test_a_failed_insert_leaves_nothing_behind(tmp_path, views):
         assert store.keyframe_ids() == [0]
         assert store.check() == []
     assert not any(p.name.endswith('-journal') for p in tmp_path.iterdir())
+
+
+def test_store_is_usable_from_other_threads(tmp_path):
+    # An executor's callbacks run in its worker threads, not where the store was opened.
+    import threading
+    store = MapStore(tmp_path / 'map.db')
+    errors = []
+
+    def write(offset):
+        try:
+            for index in range(5):
+                store.set_meta(f'key_{offset}_{index}', str(index))
+        except Exception as error:  # noqa: B902  (reported below)
+            errors.append(error)
+    threads = [threading.Thread(target=write, args=(offset,)) for offset in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert all(store.meta(f'key_{offset}_4') == '4' for offset in range(3))
+    store.close()

@@ -12,6 +12,7 @@ committed; every blob carries a CRC32 that ``check`` verifies.
 import json
 from pathlib import Path
 import sqlite3
+import threading
 import zlib
 
 import cv2
@@ -49,12 +50,18 @@ class MapFormatError(ValueError):
 
 
 class MapStore:
-    """Open (or create) a map file; use as a context manager or call ``close``."""
+    """Open (or create) a map file; use as a context manager or call ``close``.
+
+    A node's executor may call it from any of its threads (one callback at a
+    time); transactions are serialised by a lock, so two threads never
+    interleave inside one.
+    """
 
     def __init__(self, path, create: bool = True):
         self.path = Path(path)
         _refuse_foreign_file(self.path, create)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute('PRAGMA journal_mode=WAL')
         self._db.execute('PRAGMA synchronous=FULL')
         with self._transaction():
@@ -227,20 +234,29 @@ class MapStore:
         return problems
 
     def _transaction(self):
-        return _Transaction(self._db)
+        return _Transaction(self._db, self._lock)
 
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
 
-    def __init__(self, db):
+    def __init__(self, db, lock):
         self._db = db
+        self._lock = lock
 
     def __enter__(self):
-        self._db.execute('BEGIN IMMEDIATE')
+        self._lock.acquire()
+        try:
+            self._db.execute('BEGIN IMMEDIATE')
+        except BaseException:
+            self._lock.release()
+            raise
 
     def __exit__(self, exc_type, *exc):
-        self._db.execute('ROLLBACK' if exc_type else 'COMMIT')
+        try:
+            self._db.execute('ROLLBACK' if exc_type else 'COMMIT')
+        finally:
+            self._lock.release()
 
 
 def _create_schema(db):

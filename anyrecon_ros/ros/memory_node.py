@@ -1,51 +1,293 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""memory_node: takes keyframes, keeps the capture view bank, reports its status.
+"""memory_node: builds the geometry memory from a camera stream, keyframes and generated views.
 
-Thin by design: a callback converts and validates the message, hands the view
-to the core, and counts what it had to drop, by reason, in ``~/status``.
+Inputs: a camera stream (``image``, ``camera_info``, optional ``depth``) paired
+by stamp with a pose (``pose``, ``odom`` or TF), from which keyframes are
+selected; ready-made keyframes on ``keyframe``; generated views on
+``generated``. Keyframes without depth get it from multi-view stereo against
+earlier keyframes. Everything is fused into one GeometryMemory, published as
+a cloud (``~/memory``), frustums (``~/markers``) and counters (``~/status``);
+``~/save_map``, ``~/load_map`` and ``~/reset`` manage the map file.
+
+Callbacks convert and validate the message, call the core, publish, and
+count what they had to drop, by reason, in ``~/status``.
 """
 
+import sqlite3
 import sys
+from types import SimpleNamespace
 
+from builtin_interfaces.msg import Time
+import cv2
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.time import Time as RclpyTime
+from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
+from sensor_msgs.msg import PointCloud2
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from anyrecon_ros.core.drop_counter import DropCounter
+from anyrecon_ros.core.geometry_memory import CAPTURED
+from anyrecon_ros.core.geometry_memory import GENERATED
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.geometry_memory import MemoryConfig
+from anyrecon_ros.core.map_store import MapStore
+from anyrecon_ros.core.mapping import Mapper
+from anyrecon_ros.core.mapping import MappingConfig
+from anyrecon_ros.core.stamp_pairing import StampPairer
+from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.core.view_bank import ViewBank
+from anyrecon_ros.msg import GeneratedView
 from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.msg import MemoryStatus
 from anyrecon_ros.ros.conversions import InvalidKeyframe
 from anyrecon_ros.ros.conversions import keyframe_to_view
+from anyrecon_ros.ros.conversions import odometry_to_matrix
+from anyrecon_ros.ros.conversions import points_to_cloud
+from anyrecon_ros.ros.conversions import pose_stamped_to_matrix
+from anyrecon_ros.ros.conversions import transform_to_matrix
+from anyrecon_ros.ros.conversions import view_to_keyframe
+from anyrecon_ros.ros.conversions.frame import frame_to_view
+from anyrecon_ros.ros.conversions.generated_view import generated_view_to_frame
+from anyrecon_ros.ros.conversions.generated_view import InvalidGeneratedView
+from anyrecon_ros.ros.conversions.markers import delete_all_markers
+from anyrecon_ros.ros.conversions.markers import frustum_markers
 from anyrecon_ros.ros.parameters import declare
 from anyrecon_ros.ros.qos import keyframe_qos
+from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import sensor_qos
 from anyrecon_ros.ros.qos import status_qos
 from anyrecon_ros.ros.run import run_node
 
 # One log line per reason at most this often, so a flood of bad input cannot
 # flood the log too.
 LOG_THROTTLE_SECONDS = 5.0
+POSE_SOURCES = ('pose', 'odom', 'tf')
+# Poses come faster than images; the subscription keeps this many.
+POSE_QUEUE_DEPTH = 100
+TF_POLL_SECONDS = 0.05
+# What reading a damaged or foreign map file can raise.
+MAP_ERRORS = (ValueError, KeyError, TypeError, OSError, sqlite3.Error, cv2.error)
 
 
 class MemoryNode(Node):
-    """Subscribe ``keyframe``; publish ``~/keyframes`` (accepted) and ``~/status``."""
+    """Fuse keyframes and generated views into the geometry memory and publish it."""
 
     def __init__(self, **kwargs):
         super().__init__('memory_node', **kwargs)
-        self.frame_id = declare(self, 'frame_id', 'map',
-                                'Fixed frame (REP 105) that keyframe poses must be expressed in.')
-        status_period = declare(self, 'status_period', 1.0,
-                                'Seconds between ~/status messages.', (0.1, 60.0))
-        queue_depth = declare(self, 'keyframe_queue_depth', 10,
-                              'Keyframes the subscription queues before dropping.', (1, 1000))
-        self.bank = ViewBank()
+        # Set first: a failed start-up still destroys the node, which saves to the store.
+        self.store = None
+        self.settings = self._declare_parameters()
+        if self.settings.pose_source not in POSE_SOURCES:
+            raise ValueError(f'pose_source must be one of {", ".join(POSE_SOURCES)}, got '
+                             f'{self.settings.pose_source!r}')
+        self.frame_id = self.settings.frame_id
+        self.memory_config = MemoryConfig(
+            voxel_size=self.settings.voxel_size, min_depth=self.settings.min_depth,
+            max_depth=self.settings.max_depth, max_points=self.settings.max_points,
+            generated_weight=self.settings.generated_weight)
+        self.mapping_config = MappingConfig(
+            min_translation=self.settings.min_translation,
+            min_rotation_deg=self.settings.min_rotation_deg,
+            max_overlap=self.settings.max_overlap, mvs_sources=self.settings.mvs_sources,
+            depth_estimation_width=self.settings.depth_estimation_width)
         self.drops = DropCounter()
+        self.mapper = None
+        self._use(GeometryMemory(self.memory_config), ViewBank(), next_id=0)
+        self.generated = []   # (camera, camera_to_world) of every generated view, for markers
+        self.generated_views_fused = 0
+        parts = ('image', 'camera_info') + (('depth',) if self.settings.use_depth else ())
+        self.pairer = StampPairer(parts, self.settings.slop, self.settings.frame_queue_size,
+                                  on_drop=self._on_pairing_drop)
+        self.frames_paired = 0
+        self.memory_changed = self.markers_changed = True
+        self._tf = self._start_tf() if self.settings.pose_source == 'tf' else None
+        self.store = self._open_store(self.settings.map_path)
+        self._create_interfaces()
+        self.get_logger().info(
+            f'memory_node: pose from {self.settings.pose_source}, depth '
+            f'{"from the depth topic" if self.settings.use_depth else "by stereo"}, map '
+            f'{self.settings.map_path or "not stored"}')
+
+    @property
+    def memory(self) -> GeometryMemory:
+        """Return the geometry memory the node fuses into (~/reset replaces it)."""
+        return self.mapper.memory
+
+    @property
+    def bank(self) -> ViewBank:
+        """Return the bank of keyframes (~/reset and ~/load_map replace it)."""
+        return self.mapper.bank
+
+    # ---- set-up ----------------------------------------------------------
+
+    def _declare_parameters(self) -> SimpleNamespace:
+        """Declare every parameter with its description and range; return their values."""
+        d = self
+        return SimpleNamespace(
+            frame_id=declare(d, 'frame_id', 'map', 'Fixed frame (REP 105) that poses, keyframes '
+                             'and generated views must be expressed in; others are dropped.'),
+            status_period=declare(d, 'status_period', 1.0, 'Seconds between ~/status messages.',
+                                  (0.1, 60.0)),
+            keyframe_queue_depth=declare(d, 'keyframe_queue_depth', 10, 'Keyframes and generated '
+                                         'views each subscription queues.', (1, 1000)),
+            pose_source=declare(d, 'pose_source', 'pose', 'Where camera poses come from: pose '
+                                '(PoseStamped), odom (Odometry) or tf (needs tf2_ros).'),
+            use_depth=declare(d, 'use_depth', True, 'Pair a depth image (16UC1 mm or 32FC1 m) '
+                              'with each frame; false estimates depth by multi-view stereo.'),
+            sensor_reliable=declare(d, 'sensor_reliable', False, 'Subscribe to the camera and '
+                                    'pose topics reliably (best effort otherwise).'),
+            slop=declare(d, 'slop', 0.05, 'Seconds by which the stamps of an image, its '
+                         'camera_info, depth and pose may differ.', (0.0, 10.0)),
+            frame_queue_size=declare(d, 'frame_queue_size', 10, 'Frames that wait for their '
+                                     'parts or pose; the oldest is dropped beyond it.',
+                                     (1, 1000)),
+            min_translation=declare(d, 'min_translation', 0.1, 'Metres a new keyframe must be '
+                                    'from every keyframe (or rotated by min_rotation_deg).',
+                                    (0.0, 100.0)),
+            min_rotation_deg=declare(d, 'min_rotation_deg', 10.0, 'Degrees a new keyframe must '
+                                     'be rotated from every keyframe (or moved by '
+                                     'min_translation).', (0.0, 180.0)),
+            max_overlap=declare(d, 'max_overlap', 0.9, 'Largest share of a new keyframe one '
+                                'keyframe may already see.', (0.0, 1.0)),
+            voxel_size=declare(d, 'voxel_size', 0.02, 'Geometry memory voxel size, metres.',
+                               (0.001, 1.0)),
+            max_points=declare(d, 'max_points', 2_000_000, 'Points the memory holds at most.',
+                               (1000, 100_000_000)),
+            min_depth=declare(d, 'min_depth', 0.1, 'Nearer depth is not fused, metres.',
+                              (0.0, 100.0)),
+            max_depth=declare(d, 'max_depth', 8.0, 'Farther depth is not fused, metres.',
+                              (0.01, 1000.0)),
+            generated_weight=declare(d, 'generated_weight', 0.3, 'Fusion weight of generated '
+                                     'views (captured views weigh 1 and always win).',
+                                     (0.01, 1.0)),
+            memory_period=declare(d, 'memory_period', 1.0, 'Seconds between ~/memory clouds at '
+                                  'most (only sent when the memory changed).', (0.05, 600.0)),
+            memory_max_points=declare(d, 'memory_max_points', 200_000, 'Points in a ~/memory '
+                                      'cloud at most (decimated beyond).', (100, 100_000_000)),
+            map_path=declare(d, 'map_path', '', 'Map file (SQLite) keyframes and generated views '
+                             'are stored in and the memory saved to; empty: none.'),
+            depth_estimation_width=declare(d, 'depth_estimation_width', 160, 'Image width, '
+                                           'pixels, multi-view stereo works at (bounds its '
+                                           'time).', (32, 4096)),
+            mvs_sources=declare(d, 'mvs_sources', 4, 'Earlier keyframes multi-view stereo '
+                                'matches a keyframe against.', (1, 16)),
+        )
+
+    def _start_tf(self):
+        """Listen to TF for camera poses; ValueError when tf2_ros is not installed."""
+        try:
+            import tf2_ros
+        except ImportError as error:
+            raise ValueError(f'pose_source tf needs tf2_ros, which is not installed here '
+                             f'({error}); use pose_source:=pose or pose_source:=odom') from None
+        buffer = tf2_ros.Buffer()
+        listener = tf2_ros.TransformListener(buffer, self)
+        self.create_timer(TF_POLL_SECONDS, self._poll_tf)
+        return SimpleNamespace(module=tf2_ros, buffer=buffer, listener=listener)
+
+    def _open_store(self, path):
+        """Open the map file at ``path`` (None when empty); ValueError when it cannot be used."""
+        if not path:
+            return None
+        try:
+            store = MapStore(path, create=True)
+        except (OSError, sqlite3.Error) as error:
+            raise ValueError(f'map_path {path!r} cannot be opened: {error}') from None
+        # New keyframe ids follow the stored ones, so they never clash in the file.
+        self.mapper.next_id = max(store.keyframe_ids(), default=-1) + 1
+        return store
+
+    def _create_interfaces(self):
+        s = self.settings
+        sensor = sensor_qos(reliable=s.sensor_reliable, depth=s.frame_queue_size)
+        poses = sensor_qos(reliable=s.sensor_reliable, depth=POSE_QUEUE_DEPTH)
         self.keyframe_pub = self.create_publisher(Keyframe, '~/keyframes', keyframe_qos())
         self.status_pub = self.create_publisher(MemoryStatus, '~/status', status_qos())
-        self.create_subscription(Keyframe, 'keyframe', self.on_keyframe, keyframe_qos(queue_depth))
-        self.create_timer(status_period, self.publish_status)
+        self.memory_pub = self.create_publisher(PointCloud2, '~/memory', latched_qos())
+        self.markers_pub = self.create_publisher(MarkerArray, '~/markers', latched_qos())
+        for part, msg_type in (('image', Image), ('camera_info', CameraInfo), ('depth', Image)):
+            if part in self.pairer.parts:
+                self.create_subscription(
+                    msg_type, part, lambda msg, part=part: self.on_frame_part(part, msg), sensor)
+        if s.pose_source == 'pose':
+            self.create_subscription(PoseStamped, 'pose', self.on_pose, poses)
+        elif s.pose_source == 'odom':
+            self.create_subscription(Odometry, 'odom', self.on_odometry, poses)
+        queue = keyframe_qos(s.keyframe_queue_depth)
+        self.create_subscription(Keyframe, 'keyframe', self.on_keyframe, queue)
+        self.create_subscription(GeneratedView, 'generated', self.on_generated, queue)
+        self.create_service(Trigger, '~/save_map', self.on_save_map)
+        self.create_service(Trigger, '~/load_map', self.on_load_map)
+        self.create_service(Trigger, '~/reset', self.on_reset)
+        self.create_timer(s.status_period, self.publish_status)
+        self.create_timer(s.memory_period, self.publish_memory)
+
+    # ---- camera stream ---------------------------------------------------
+
+    def on_frame_part(self, part: str, msg) -> None:
+        """Queue an image, camera_info or depth image until its frame and pose are complete."""
+        for frame in self.pairer.add_part(part, _stamp_ns(msg.header.stamp), msg):
+            self.on_paired_frame(frame)
+
+    def on_pose(self, msg: PoseStamped) -> None:
+        """Pair a camera pose with the frames waiting for it."""
+        self._add_pose(msg.header, pose_stamped_to_matrix, msg)
+
+    def on_odometry(self, msg: Odometry) -> None:
+        """Pair an odometry pose (of the camera optical frame) with the frames waiting for it."""
+        self._add_pose(msg.header, odometry_to_matrix, msg)
+
+    def _add_pose(self, header, to_matrix, msg):
+        if header.frame_id != self.frame_id:
+            self.drop('unknown_frame', f'dropped pose in frame {header.frame_id!r}: it is not '
+                      f'the fixed frame {self.frame_id!r}')
+            return
+        try:
+            frames = self.pairer.add_pose(_stamp_ns(header.stamp), to_matrix(msg))
+        except ValueError as error:
+            self.drop('bad_pose', f'dropped pose: {error}')
+            return
+        for frame in frames:
+            self.on_paired_frame(frame)
+
+    def _poll_tf(self):
+        """Look up TF for the frames waiting for a pose."""
+        tf = self._tf
+        for stamp_ns, parts in self.pairer.waiting():
+            try:
+                transform = tf.buffer.lookup_transform(
+                    self.frame_id, parts['image'].header.frame_id,
+                    RclpyTime(nanoseconds=stamp_ns))
+            except tf.module.TransformException:
+                continue  # not there yet; the frame waits, or the queue drops it
+            for frame in self.pairer.add_pose(stamp_ns, transform_to_matrix(transform)):
+                self.on_paired_frame(frame)
+
+    def on_paired_frame(self, frame) -> None:
+        """Turn a paired frame into a keyframe if the selector wants it."""
+        self.frames_paired += 1
+        try:
+            view = frame_to_view(frame.parts, frame.camera_to_world, frame.stamp_ns,
+                                 self.mapper.next_id)
+        except InvalidKeyframe as error:
+            self.drop(error.reason, f'dropped frame at {frame.stamp_ns} ns: {error}')
+            return
+        keyframe = self.mapper.consider(view)
+        if keyframe is not None:
+            self._keyframe_added(keyframe)
+
+    def _on_pairing_drop(self, reason, stamp_ns):
+        self.drop(reason, f'dropped camera frame or part at {stamp_ns} ns')
+
+    # ---- keyframes -------------------------------------------------------
 
     def on_keyframe(self, msg: Keyframe) -> None:
-        """Validate and store a keyframe; count and log it if it must be dropped."""
+        """Validate a ready-made keyframe and add it (no selection)."""
         try:
             if msg.header.frame_id != self.frame_id:
                 raise InvalidKeyframe('unknown_frame', f'frame_id {msg.header.frame_id!r} is '
@@ -57,25 +299,208 @@ class MemoryNode(Node):
         except InvalidKeyframe as error:
             self.drop(error.reason, f'dropped keyframe {msg.id}: {error}')
             return
-        self.bank.add(view)
-        self.keyframe_pub.publish(msg)
-        self.get_logger().info(f'keyframe {view.view_id} stored ({len(self.bank)} in the bank)')
+        keyframe = self.mapper.add_keyframe(view)
+        if keyframe is not None:
+            self._keyframe_added(keyframe)
+
+    def _keyframe_added(self, view: CaptureView) -> None:
+        """Store and publish a keyframe the mapper fused, with the depth it used."""
+        self._store(lambda store: store.add_keyframe(view), f'keyframe {view.view_id}')
+        self.keyframe_pub.publish(view_to_keyframe(view, self.frame_id, _stamp(view.stamp_ns)))
+        self.memory_changed = self.markers_changed = True
+        self.get_logger().info(
+            f'keyframe {view.view_id} stored ({len(self.bank)} in the bank, '
+            f'{"no" if view.depth is None else "with"} depth, {len(self.memory)} points)')
+
+    # ---- generated views -------------------------------------------------
+
+    def on_generated(self, msg: GeneratedView) -> None:
+        """Fuse a generated view's depth (with less weight than captured data) and store it."""
+        try:
+            if msg.header.frame_id != self.frame_id:
+                raise InvalidGeneratedView('unknown_frame', f'frame_id {msg.header.frame_id!r} '
+                                           f'is not the fixed frame {self.frame_id!r}')
+            frame = generated_view_to_frame(msg)
+        except InvalidKeyframe as error:
+            self.drop(error.reason, f'dropped generated view {msg.segment_id}/{msg.index}: '
+                      f'{error}')
+            return
+        if frame.camera.has_distortion:
+            self.drop('bad_camera_info', f'dropped generated view {msg.segment_id}/{msg.index}: '
+                      'generated views must be pinhole (no distortion)')
+            return
+        if frame.depth is not None:
+            try:
+                self.memory.insert(frame.rgb, frame.depth, frame.camera, frame.camera_to_world,
+                                   origin=GENERATED)
+            except ValueError as error:
+                self.drop('fusion_failed', f'dropped generated view: {error}')
+                return
+            self.generated_views_fused += 1
+        self.generated.append(SimpleNamespace(camera=frame.camera,
+                                              camera_to_world=frame.camera_to_world))
+        self._store(lambda store: store.add_generated(frame),
+                    f'generated view {frame.segment_id}/{frame.index}')
+        self.memory_changed = self.markers_changed = True
+
+    # ---- the map file ----------------------------------------------------
+
+    def _store(self, write, what):
+        """Write one item to the map file, if one is open; a failure is logged and counted."""
+        if self.store is None:
+            return
+        try:
+            write(self.store)
+        except KeyError as error:
+            self.drop('map_conflict', f'{what} not stored: {error}; the stored one is kept')
+        except MAP_ERRORS as error:
+            self.drop('map_write_failed', f'{what} not stored: {error}')
+
+    def on_save_map(self, request, response):
+        """Save the memory to the map file (keyframes and generated views are already there)."""
+        if self.store is None:
+            return _respond(response, False, 'map_path is not set: start memory_node with '
+                            '-p map_path:=/path/to/file.map to save maps')
+        try:
+            self.store.save_memory(self.memory)
+        except MAP_ERRORS as error:
+            return _respond(response, False, f'saving to {self.store.path} failed: {error}')
+        return _respond(response, True, f'saved {len(self.memory)} points; '
+                        f'{len(self.store.keyframe_ids())} keyframes in {self.store.path}')
+
+    def on_load_map(self, request, response):
+        """Replace the memory, keyframes and generated views with the map file's."""
+        if self.store is None:
+            return _respond(response, False, 'map_path is not set: start memory_node with '
+                            '-p map_path:=/path/to/file.map to load maps')
+        try:
+            keyframes = list(self.store.keyframes())
+            generated = list(self.store.generated())
+            memory = self.store.load_memory()
+            if memory is None:
+                memory = self._rebuilt_memory(keyframes, generated)
+        except MAP_ERRORS as error:
+            # Nothing was replaced yet: the node keeps what it had.
+            return _respond(response, False, f'loading {self.store.path} failed: {error}')
+        self._replace_state(memory, keyframes, generated)
+        return _respond(response, True, f'loaded {len(memory)} points, {len(keyframes)} '
+                        f'keyframes and {len(generated)} generated views from '
+                        f'{self.store.path}')
+
+    def _rebuilt_memory(self, keyframes, generated) -> GeometryMemory:
+        """Fuse stored views into a new memory, for a map saved without one."""
+        memory = GeometryMemory(self.memory_config)
+        for view in keyframes:
+            if view.depth is not None:
+                memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
+                              view_id=view.view_id)
+        for frame in generated:
+            if frame.depth is not None:
+                memory.insert(frame.rgb, frame.depth, frame.camera, frame.camera_to_world,
+                              origin=GENERATED)
+        return memory
+
+    def _replace_state(self, memory, keyframes, generated):
+        bank = ViewBank()
+        for view in keyframes:
+            bank.add(view)
+        self._use(memory, bank, self.mapper.next_id)
+        self.generated = [SimpleNamespace(camera=frame.camera,
+                                          camera_to_world=frame.camera_to_world)
+                          for frame in generated]
+        self.pairer.clear()
+
+    def _use(self, memory, bank, next_id):
+        """Map into ``memory`` and ``bank`` from now on; ids keep growing from ``next_id``."""
+        self.mapper = Mapper(memory, bank, self.mapping_config, on_drop=self.drop)
+        for view in bank.views():
+            self.mapper.selector.add(view.camera_to_world, view.camera)
+        self.mapper.next_id = max(self.mapper.next_id, next_id)
+        self.memory_changed = self.markers_changed = True
+
+    def on_reset(self, request, response):
+        """Forget the memory, keyframes, generated views and queued frames (not the map file)."""
+        self._clear_state()
+        return _respond(response, True, 'memory, keyframes and queues cleared; the map file is '
+                        'untouched')
+
+    def _clear_state(self):
+        self._use(GeometryMemory(self.memory_config), ViewBank(), self.mapper.next_id)
+        self.generated = []
+        self.pairer.clear()
+
+    def destroy_node(self):
+        """Save the memory to the map file (if any) and close it, then destroy the node."""
+        if self.store is not None:
+            try:
+                self.store.save_memory(self.memory)
+                self._report_at_exit(f'saved {len(self.memory)} points to {self.store.path}')
+            except MAP_ERRORS as error:
+                self._report_at_exit(f'saving the memory to {self.store.path} failed: {error}')
+            self.store.close()
+            self.store = None
+        return super().destroy_node()
+
+    def _report_at_exit(self, text):
+        # After a signal the context is already shut down, and the logger's
+        # /rosout publisher with it: print rather than log an error about rosout.
+        if self.context.ok():
+            self.get_logger().info(text)
+        else:
+            print(f'[memory_node] {text}', file=sys.stderr)
+
+    # ---- output ----------------------------------------------------------
 
     def drop(self, reason: str, text: str) -> None:
         """Count a dropped input and log it, throttled per reason."""
         self.drops.add(reason)
         self.get_logger().warning(f'[{reason}] {text}', throttle_duration_sec=LOG_THROTTLE_SECONDS)
 
+    def publish_memory(self) -> None:
+        """Publish the (decimated) memory cloud and the frustums, if they changed."""
+        stamp = self.get_clock().now().to_msg()
+        if self.memory_changed:
+            xyz, rgb = self.memory.decimated(self.settings.memory_max_points)
+            cloud = points_to_cloud(xyz, rgb)
+            cloud.header.frame_id, cloud.header.stamp = self.frame_id, stamp
+            self.memory_pub.publish(cloud)
+            self.memory_changed = False
+        if self.markers_changed:
+            # DELETEALL first: the latched array alone rebuilds RViz's view.
+            markers = delete_all_markers(self.frame_id)
+            markers.markers += frustum_markers(self.bank.views(), self.generated,
+                                               self.frame_id, stamp).markers
+            self.markers_pub.publish(markers)
+            self.markers_changed = False
+
     def publish_status(self) -> None:
         """Publish the memory's counters."""
         status = MemoryStatus()
         status.header.stamp = self.get_clock().now().to_msg()
         status.header.frame_id = self.frame_id
+        status.captured_points = self.memory.count(CAPTURED)
+        status.generated_points = self.memory.count(GENERATED)
         status.keyframe_count = len(self.bank)
+        low, high = self.memory.bounds()
+        status.bounds_min.x, status.bounds_min.y, status.bounds_min.z = (float(v) for v in low)
+        status.bounds_max.x, status.bounds_max.y, status.bounds_max.z = (float(v) for v in high)
         reasons = self.drops.items()
         status.drop_reasons = [reason for reason, _ in reasons]
         status.drop_counts = [count for _, count in reasons]
         self.status_pub.publish(status)
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def _stamp(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+
+
+def _respond(response, success: bool, message: str):
+    response.success, response.message = success, message
+    return response
 
 
 def main(args=None):

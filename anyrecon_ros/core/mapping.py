@@ -1,0 +1,109 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""From posed frames to keyframes in the geometry memory: select, give depth, fuse.
+
+The memory node and the offline command both map through :class:`Mapper`, so
+a bag replayed offline and the same stream live give the same keyframes and
+the same memory. Frames without depth get multi-view stereo depth from the
+keyframes before them; the first such keyframe has no partner yet and is kept
+without geometry (it still serves as a stereo source and a capture view).
+"""
+
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import Callable, Optional
+
+from anyrecon_ros.core.camera import undistort
+from anyrecon_ros.core.depth.mvs import estimate_depth
+from anyrecon_ros.core.depth.mvs import MvsParameters
+from anyrecon_ros.core.depth.mvs import select_sources
+from anyrecon_ros.core.geometry_memory import CAPTURED
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.keyframe_selection import KeyframeSelector
+from anyrecon_ros.core.view_bank import CaptureView
+from anyrecon_ros.core.view_bank import ViewBank
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """Keyframe selection and stereo settings."""
+
+    min_translation: float = 0.1       # metres a keyframe must be from every other ...
+    min_rotation_deg: float = 10.0     # ... or degrees of rotation
+    max_overlap: float = 0.9           # ... and at most this share seen by one keyframe
+    mvs_sources: int = 4               # earlier keyframes stereo matches against
+    depth_estimation_width: int = 160  # stereo runs on images this wide
+
+
+class Mapper:
+    """Turn posed frames into keyframes of ``bank`` fused into ``memory``.
+
+    ``on_drop(reason, text)`` hears about frames that lose something (no
+    stereo partner, stereo failure, a view that cannot be fused).
+    """
+
+    def __init__(self, memory: GeometryMemory, bank: ViewBank,
+                 config: MappingConfig = MappingConfig(),
+                 on_drop: Optional[Callable[[str, str], None]] = None):
+        self.memory = memory
+        self.bank = bank
+        self.config = config
+        self.selector = KeyframeSelector(config.min_translation, config.min_rotation_deg,
+                                         config.max_overlap)
+        self.on_drop = on_drop or (lambda reason, text: None)
+        self.next_id = max((view.view_id for view in bank.views()), default=-1) + 1
+
+    def consider(self, view: CaptureView) -> Optional[CaptureView]:
+        """Add ``view`` if it is a new keyframe; return the keyframe as stored, else None."""
+        view = undistorted(view)
+        if not self.selector.consider(view.camera_to_world, view.camera, view.depth):
+            return None
+        return self.add_keyframe(replace(view, view_id=self.next_id), selected=True)
+
+    def add_keyframe(self, view: CaptureView, selected: bool = False) -> Optional[CaptureView]:
+        """Add a keyframe chosen elsewhere (no selection); return it with its depth, or None.
+
+        None means it could not be fused and was not added (``on_drop`` says why).
+        """
+        if view.view_id in self.bank:
+            raise ValueError(f'keyframe id {view.view_id} is already in the bank')
+        view = undistorted(view)
+        confidence = None
+        if view.depth is None:
+            view, confidence = self._with_stereo_depth(view)
+        if view.depth is not None:
+            try:
+                self.memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
+                                   view_id=view.view_id, origin=CAPTURED, confidence=confidence)
+            except ValueError as error:
+                self.on_drop('fusion_failed', f'keyframe {view.view_id}: {error}')
+                return None
+        if not selected:
+            self.selector.add(view.camera_to_world, view.camera)
+        self.bank.add(view)
+        self.next_id = max(self.next_id, view.view_id + 1)
+        return view
+
+    def _with_stereo_depth(self, view: CaptureView):
+        sources = select_sources(view, self.bank.views(), self.config.mvs_sources)
+        if not sources:
+            self.on_drop('no_stereo_sources', f'keyframe {view.view_id} has no earlier keyframe '
+                         'to match for depth; kept without geometry')
+            return view, None
+        scale = min(1.0, self.config.depth_estimation_width / view.camera.width)
+        try:
+            estimate = estimate_depth(view, sources, MvsParameters(scale=scale))
+        except ValueError as error:
+            self.on_drop('stereo_failed', f'keyframe {view.view_id}: {error}; kept without '
+                         'geometry')
+            return view, None
+        return replace(view, depth=estimate.depth), estimate.confidence
+
+
+def undistorted(view: CaptureView) -> CaptureView:
+    """Return the view with lens distortion removed (same size and K): stereo needs pinholes."""
+    if not view.camera.has_distortion:
+        return view
+    rgb, camera = undistort(view.camera, view.rgb)
+    depth = None if view.depth is None else undistort(view.camera, view.depth)[0]
+    return replace(view, rgb=rgb, camera=camera, depth=depth)
