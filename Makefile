@@ -35,7 +35,7 @@ help:
 setup: $(STAMPS)/package
 
 demo: setup
-	$(BIN)/anyrecon demo
+	$(BIN)/anyrecon demo --out out/demo
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -20,13 +20,39 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', required=True)
 
     demo = commands.add_parser(
-        'demo', help='run the nodes over DDS on the embedded default scene')
-    demo.add_argument('--scene', default='synthetic:0', help='scene to play (synthetic:SEED)')
-    demo.add_argument('--frames', type=int, default=8, help='keyframes to play (default 8)')
-    demo.add_argument('--rate', type=float, default=4.0, help='keyframes per second')
-    demo.add_argument('--timeout', type=float, default=120.0,
-                      help='seconds to wait for the memory node before failing')
+        'demo', help='run the closed loop over DDS on the embedded scene and write its outputs')
+    demo.add_argument('--out', default='out/demo', help='output folder (default out/demo)')
+    demo.add_argument('--scene', help='scene for the synthetic camera (default: config/demo.yaml'
+                      "'s, the embedded synthetic:0; or a posed-scene folder)")
+    demo.add_argument('--timeout', type=float, default=600.0,
+                      help='seconds before the demo gives up (default 600)')
     demo.set_defaults(run=_run_demo)
+
+    offline = commands.add_parser(
+        'offline', help='run the closed loop on a scene folder or a ROS 2 bag, without DDS')
+    source = offline.add_mutually_exclusive_group(required=True)
+    source.add_argument('--scene', help='posed-scene folder (posed, COLMAP or transforms.json)')
+    source.add_argument('--bag', help='rosbag2 folder or file (mcap or sqlite3)')
+    offline.add_argument('--out', default='out/offline', help='output folder')
+    offline.add_argument('--image-topic', default='/image', help='bag: sensor_msgs/Image')
+    offline.add_argument('--camera-info-topic', default='/camera_info',
+                         help='bag: sensor_msgs/CameraInfo')
+    offline.add_argument('--depth-topic', default='',
+                         help='bag: depth image (16UC1 mm or 32FC1 m); none: stereo depth')
+    offline.add_argument('--pose-topic', default='/pose',
+                         help='bag: geometry_msgs/PoseStamped or nav_msgs/Odometry')
+    offline.add_argument('--slop', type=float, default=0.05,
+                         help='bag: seconds between an image and its pose (default 0.05)')
+    offline.add_argument('--max-frames', type=int, default=0,
+                         help='read at most this many frames (default: all)')
+    offline.add_argument('--views', type=int, default=3,
+                         help='coverage viewpoints to plan (default 3)')
+    offline.add_argument('--generation-width', type=int, default=256,
+                         help='width of generated views in pixels (default 256)')
+    offline.add_argument('--checkpoint', help='generator checkpoint folder (default: the '
+                         'untrained tiny generator)')
+    offline.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    offline.set_defaults(run=_run_offline)
 
     node = commands.add_parser(
         'node', help='run one node, like `ros2 run anyrecon_ros NAME` (no ros2cli needed)')
@@ -62,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_demo(args) -> int:
     from anyrecon_ros.demo import run_demo
-    return run_demo(scene=args.scene, frames=args.frames, rate=args.rate, timeout=args.timeout)
+    return run_demo(Path(args.out), timeout=args.timeout, scene=args.scene)
+
+
+def _run_offline(args) -> int:
+    from anyrecon_ros.offline import main_offline
+    return main_offline(args)
 
 
 def _run_node(args) -> int:

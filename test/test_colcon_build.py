@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from anyrecon_ros.cli import NODES
 from anyrecon_ros.msg import MemoryStatus
 from anyrecon_ros.ros.qos import status_qos
 
@@ -57,11 +58,12 @@ def test_install_layout(install):
     assert 'extend_path' in (package / '__init__.py').read_text()  # ours, not rosidl's
     assert (package / 'msg' / '_keyframe.py').is_file()
     assert (package / 'ros' / 'memory_node.py').is_file()
-    for node in ('memory_node', 'keyframe_player'):
+    for node in NODES:
         assert os.access(install / 'lib' / 'anyrecon_ros' / node, os.X_OK)
     share = install / 'share' / 'anyrecon_ros'
-    for name in ('launch/anyrecon.launch.py', 'config/anyrecon.yaml', 'config/fastdds_shm.xml',
-                 'package.xml', 'msg/Keyframe.msg'):
+    for name in ('launch/anyrecon.launch.py', 'launch/demo.launch.py', 'config/anyrecon.yaml',
+                 'config/demo.yaml', 'config/anyrecon.rviz', 'config/fastdds_shm.xml',
+                 'package.xml', 'msg/Keyframe.msg', 'msg/GenerationProgress.msg'):
         assert (share / name).is_file(), name
 
 

@@ -21,14 +21,14 @@ def status_qos() -> QoSProfile:
 
 
 def latched_qos() -> QoSProfile:
-    """The memory cloud and trajectories: reliable, and a late joiner (RViz) gets the last one."""
+    """Return the QoS of the memory cloud and trajectories: reliable, latched for RViz."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def sensor_qos(reliable: bool = False, depth: int = 5) -> QoSProfile:
-    """Camera streams: best effort like most drivers (``reliable`` for recorded or slow links)."""
+    """Return the QoS of camera streams: best effort like most drivers, or ``reliable``."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE if reliable
                       else ReliabilityPolicy.BEST_EFFORT,

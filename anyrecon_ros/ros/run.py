@@ -28,6 +28,11 @@ def run_node(node_class, args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: B902  (re-raised unless shutdown caused it)
+        # SIGTERM shuts the context down; a callback that was running then
+        # fails to publish. That is the end of the process, not an error.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

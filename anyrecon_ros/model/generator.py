@@ -1,0 +1,128 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""A ready-to-run view generator: a checkpoint folder or an untrained tiny model, on a device.
+
+A checkpoint is a folder in diffusers' layout, one sub-folder per part:
+``transformer/`` (``AnyReconTransformer``), ``vae/`` (``AutoencoderKLWan``)
+and ``scheduler/``; weights are safetensors and are only read from disk.
+Without a checkpoint the generator is the tiny configuration with seeded
+random weights: it runs the whole loop (shapes, chunks, timing) but its
+images are noise, which callers must say.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from diffusers import AutoencoderKLWan
+from diffusers import FlowMatchEulerDiscreteScheduler
+import numpy as np
+import torch
+
+from anyrecon_ros.model.pipeline import AnyReconPipeline
+from anyrecon_ros.model.pipeline import SIZE_MULTIPLE
+from anyrecon_ros.model.scheduling import make_scheduler
+from anyrecon_ros.model.transformer import AnyReconTransformer
+from anyrecon_ros.model.vae import FrameVAE
+
+# Backends the generator node accepts; only torch runs the pipeline today.
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+CHECKPOINT_PARTS = ('transformer', 'vae', 'scheduler')
+
+
+@dataclass
+class GeneratorSettings:
+    """How views are generated."""
+
+    checkpoint: str = ''        # folder (see the module docstring); '' = untrained tiny model
+    backend: str = 'torch'
+    device: str = 'cpu'
+    steps: int = 4              # 4 = the distilled schedule; more = an N-step flow sampler
+    seed: int = 0
+    chunk_frames: int = 40
+    carry_frames: int = 2
+
+
+class ViewGenerator:
+    """Generate views from capture images and memory renders (see ``AnyReconPipeline``)."""
+
+    def __init__(self, pipeline: AnyReconPipeline, settings: GeneratorSettings,
+                 trained: bool):
+        self.pipeline = pipeline
+        self.settings = settings
+        self.trained = trained
+        self.size_multiple = SIZE_MULTIPLE
+
+    @classmethod
+    def load(cls, settings: GeneratorSettings = GeneratorSettings()) -> 'ViewGenerator':
+        """Load ``settings.checkpoint`` (or the untrained tiny model) on ``settings.device``."""
+        _check_settings(settings)
+        if settings.checkpoint:
+            pipeline, trained = load_checkpoint(settings.checkpoint), True
+        else:
+            pipeline, trained = untrained_pipeline(settings.seed), False
+        pipeline.to(torch.device(settings.device))
+        return cls(pipeline, settings, trained)
+
+    def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
+                 progress=None) -> np.ndarray:
+        """Return (T, H, W, 3) uint8 views; ``progress(chunk, chunks, step, steps)`` per step."""
+        generator = torch.Generator().manual_seed(self.settings.seed)
+        return self.pipeline(capture_images, renders, masks,
+                             num_inference_steps=self.settings.steps,
+                             chunk_frames=self.settings.chunk_frames,
+                             carry_frames=self.settings.carry_frames, generator=generator,
+                             callback=progress).images
+
+
+def untrained_pipeline(seed: int = 0) -> AnyReconPipeline:
+    """Return the tiny configuration with weights drawn from ``seed`` (images are noise)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        transformer = AnyReconTransformer(**AnyReconTransformer.tiny_config())
+        vae = AutoencoderKLWan(**FrameVAE.tiny_config())
+    return AnyReconPipeline(transformer=transformer.eval(), vae=vae.eval(),
+                            scheduler=make_scheduler())
+
+
+def save_checkpoint(pipeline: AnyReconPipeline, folder) -> Path:
+    """Write the pipeline's parts into ``folder`` (safetensors); return the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline.transformer.save_pretrained(folder / 'transformer', safe_serialization=True)
+    pipeline.vae.save_pretrained(folder / 'vae', safe_serialization=True)
+    pipeline.scheduler.save_pretrained(folder / 'scheduler')
+    return folder
+
+
+def load_checkpoint(folder) -> AnyReconPipeline:
+    """Load a checkpoint folder written by :func:`save_checkpoint`; never from the hub."""
+    folder = Path(folder)
+    missing = [part for part in CHECKPOINT_PARTS if not (folder / part / _config_name(part))
+               .is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f'generator checkpoint {folder} is incomplete: missing '
+            + ', '.join(f'{part}/{_config_name(part)}' for part in missing)
+            + ' (expected transformer/, vae/ and scheduler/ as save_checkpoint writes them)')
+    local = {'local_files_only': True}
+    transformer = AnyReconTransformer.from_pretrained(folder / 'transformer', use_safetensors=True,
+                                                      **local)
+    vae = AutoencoderKLWan.from_pretrained(folder / 'vae', use_safetensors=True, **local)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / 'scheduler', **local)
+    return AnyReconPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=scheduler)
+
+
+def _config_name(part: str) -> str:
+    return 'scheduler_config.json' if part == 'scheduler' else 'config.json'
+
+
+def _check_settings(settings: GeneratorSettings) -> None:
+    if settings.backend not in BACKENDS:
+        raise ValueError(f'backend {settings.backend!r} is not one of {", ".join(BACKENDS)}')
+    if settings.backend != 'torch':
+        raise ValueError(f'backend {settings.backend!r} is not built yet (the runtimes issue '
+                         'adds it); use backend torch')
+    if settings.steps < 1 or settings.chunk_frames < 1 or settings.carry_frames < 0:
+        raise ValueError('need steps >= 1, chunk_frames >= 1 and carry_frames >= 0')
+    if settings.device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device {settings.device!r} was asked for but CUDA is not available')

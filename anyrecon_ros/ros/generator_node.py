@@ -1,0 +1,229 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""generator_node: runs the closed loop along each trajectory it receives.
+
+It rebuilds the memory from the keyframes it receives (they carry the depth
+the memory node used, and their ids are what retrieval needs), so it can run
+on another machine than the memory node, with DDS carrying everything. Each
+trajectory (``nav_msgs/Path``) is generated in a worker thread, so the node
+keeps taking keyframes meanwhile; a trajectory that arrives while one is
+being generated waits, and a newer one replaces it.
+"""
+
+import sys
+import threading
+
+from nav_msgs.msg import Path
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from anyrecon_ros.core.drop_counter import DropCounter
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.geometry_memory import MemoryConfig
+from anyrecon_ros.core.view_bank import ViewBank
+from anyrecon_ros.loop import LoopConfig
+from anyrecon_ros.loop import ReconstructionLoop
+from anyrecon_ros.model.generator import BACKENDS
+from anyrecon_ros.model.generator import GeneratorSettings
+from anyrecon_ros.model.generator import ViewGenerator
+from anyrecon_ros.msg import GeneratedView
+from anyrecon_ros.msg import GenerationProgress
+from anyrecon_ros.msg import Keyframe
+from anyrecon_ros.ros.conversions import ConversionError
+from anyrecon_ros.ros.conversions import InvalidKeyframe
+from anyrecon_ros.ros.conversions import keyframe_to_view
+
+from anyrecon_ros.ros.conversions.generated_view import generated_frame_to_msg
+from anyrecon_ros.ros.conversions.path import path_to_poses
+from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.qos import keyframe_qos
+from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import status_qos
+from anyrecon_ros.ros.run import run_node
+
+LOG_THROTTLE_SECONDS = 5.0
+
+
+class GeneratorNode(Node):
+    """Subscribe ``trajectory`` and ``keyframes``; publish ``~/generated`` views and progress."""
+
+    def __init__(self, **kwargs):
+        super().__init__('generator_node', **kwargs)
+        self.frame_id = declare(self, 'frame_id', 'map', 'Fixed frame of poses and paths.')
+        settings = self._declare_generator()
+        self.loop_config = self._declare_loop()
+        voxel_size = declare(self, 'voxel_size', 0.02,
+                             'Voxel size of the memory rebuilt from keyframes (metres).',
+                             (0.001, 1.0))
+        self.generator = ViewGenerator.load(settings)
+        if not self.generator.trained:
+            self.get_logger().warning(
+                'no checkpoint set: using the untrained tiny generator, whose views are noise '
+                '(set the checkpoint parameter to a trained generator folder)')
+        self.memory = GeometryMemory(MemoryConfig(voxel_size=voxel_size))
+        self.bank = ViewBank()
+        self.drops = DropCounter()
+        self.trajectories_done = 0
+        self.generated_count = 0
+        # The views of the latest trajectory, for an in-process caller (the demo).
+        self.last_frames = []
+        self._lock = threading.Lock()
+        self._pending_keyframes = []
+        self._pending_trajectory = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self.generated_pub = self.create_publisher(GeneratedView, '~/generated', keyframe_qos())
+        self.image_pub = self.create_publisher(Image, '~/generated_image', keyframe_qos())
+        self.progress_pub = self.create_publisher(GenerationProgress, '~/progress', status_qos())
+        self.create_subscription(Keyframe, 'keyframes', self.on_keyframe, keyframe_qos(100))
+        self.create_subscription(Path, 'trajectory', self.on_trajectory, latched_qos())
+        self._worker = threading.Thread(target=self._work, name='generator', daemon=True)
+        self._worker.start()
+        self.get_logger().info(f'generator ready ({settings.backend} on {settings.device}, '
+                               f'{settings.steps} steps)')
+
+    def _declare_generator(self) -> GeneratorSettings:
+        return GeneratorSettings(
+            checkpoint=declare(self, 'checkpoint', '',
+                               'Generator checkpoint folder (transformer/, vae/, scheduler/); '
+                               'empty: the untrained tiny generator (noise).'),
+            backend=declare(self, 'backend', 'torch',
+                            f'Inference backend: {", ".join(BACKENDS)} (torch only for now).'),
+            device=declare(self, 'device', 'cpu', 'Torch device: cpu, cuda, cuda:1, ...'),
+            steps=declare(self, 'steps', 4, 'Denoising steps (4: the distilled schedule).',
+                          (1, 1000)),
+            seed=declare(self, 'seed', 0, 'Seed of the generator noise.', (0, 2 ** 31 - 1)),
+            chunk_frames=declare(self, 'chunk_frames', 40,
+                                 'Views per generator chunk.', (1, 1000)))
+
+    def _declare_loop(self) -> LoopConfig:
+        return LoopConfig(
+            segment_length=declare(self, 'segment_length', 40,
+                                   'Views per trajectory segment.', (2, 1000)),
+            segment_overlap=declare(self, 'segment_overlap', 1,
+                                    'Views shared by consecutive segments.', (0, 999)),
+            capture_views=declare(self, 'capture_views', 4,
+                                  'Capture views retrieved per segment.', (1, 64)),
+            generation_width=declare(self, 'generation_width', 256,
+                                     'Width of generated views in pixels (a multiple of 16).',
+                                     (16, 4096)),
+            min_depth_confidence=declare(self, 'min_depth_confidence', 0.2,
+                                         'Completed depth below this confidence is not fused.',
+                                         (0.0, 1.0)))
+
+    # ---- callbacks: convert, validate, queue --------------------------------
+
+    def on_keyframe(self, msg: Keyframe) -> None:
+        """Queue a keyframe for the bank and the memory (added between trajectories)."""
+        try:
+            if msg.header.frame_id != self.frame_id:
+                raise InvalidKeyframe('unknown_frame', f'frame_id {msg.header.frame_id!r} is '
+                                      f'not {self.frame_id!r}')
+            view = keyframe_to_view(msg)
+        except InvalidKeyframe as error:
+            self.drop(error.reason, f'dropped keyframe {msg.id}: {error}')
+            return
+        with self._lock:
+            self._pending_keyframes.append(view)
+        self._wake.set()
+
+    def on_trajectory(self, msg: Path) -> None:
+        """Queue a trajectory; a newer one replaces one still waiting."""
+        try:
+            poses = path_to_poses(msg, self.frame_id)
+        except (ConversionError, ValueError) as error:
+            self.drop('bad_trajectory', f'dropped trajectory: {error}')
+            return
+        if not len(poses):
+            self.drop('empty_trajectory', 'dropped an empty trajectory')
+            return
+        with self._lock:
+            if self._pending_trajectory is not None:
+                self.drop('superseded_trajectory', 'a newer trajectory replaced a waiting one')
+            self._pending_trajectory = poses
+        self._wake.set()
+
+    def drop(self, reason: str, text: str) -> None:
+        """Count a dropped input and log it, throttled per reason."""
+        self.drops.add(reason)
+        self.get_logger().warning(f'[{reason}] {text}', throttle_duration_sec=LOG_THROTTLE_SECONDS)
+
+    # ---- the worker: the loop, off the executor's thread -----------------
+
+    def _work(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            self._add_pending_keyframes()
+            with self._lock:
+                poses, self._pending_trajectory = self._pending_trajectory, None
+            if poses is not None and not self._stopping:
+                self._generate(poses)
+
+    def _add_pending_keyframes(self) -> None:
+        with self._lock:
+            views, self._pending_keyframes = self._pending_keyframes, []
+        for view in views:
+            if view.view_id in self.bank:
+                self.drop('duplicate_id', f'keyframe id {view.view_id} was already received')
+                continue
+            self.bank.add(view)
+            if view.depth is not None:
+                self.memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
+                                   view_id=view.view_id)
+
+    def _generate(self, poses) -> None:
+        trajectory_id = self.trajectories_done + 1
+        if not len(self.bank):
+            self._publish_progress(trajectory_id, 'failed', message='no keyframes yet')
+            self.drop('no_keyframes', 'trajectory received before any keyframe')
+            return
+        camera = self.bank.views()[-1].camera
+        loop = ReconstructionLoop(self.memory, self.bank, self.generator, self.loop_config)
+        self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
+        self.last_frames = []
+        try:
+            loop.run(camera, poses,
+                     progress=lambda update: self._publish_progress(trajectory_id, update.stage,
+                                                                    update),
+                     on_frame=self._publish_frame)
+        except (ValueError, RuntimeError) as error:
+            self.get_logger().error(f'trajectory {trajectory_id} failed: {error}')
+            self._publish_progress(trajectory_id, 'failed', message=str(error))
+        self.trajectories_done = trajectory_id
+
+    def _publish_frame(self, frame) -> None:
+        stamp = self.get_clock().now().to_msg()
+        msg = generated_frame_to_msg(frame, self.frame_id, stamp)
+        self.generated_pub.publish(msg)
+        self.image_pub.publish(msg.image)
+        self.generated_count += 1
+        self.last_frames.append(frame)
+
+    def _publish_progress(self, trajectory_id, stage, update=None, message='') -> None:
+        msg = GenerationProgress()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        msg.trajectory_id = trajectory_id
+        msg.stage = stage
+        msg.message = message
+        if update is not None:
+            msg.segment, msg.segments = update.segment, update.segments
+            msg.step, msg.steps = update.step, update.steps
+            msg.generated_views = update.generated_views
+        self.progress_pub.publish(msg)
+
+    def destroy_node(self):
+        """Stop the worker (after its current segment's frame) and destroy the node."""
+        self._stopping = True
+        self._wake.set()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Run the node until shut down (Ctrl-C or SIGTERM)."""
+    return run_node(GeneratorNode, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
