@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help='width of generated views in pixels (default 256)')
     offline.add_argument('--checkpoint', help='generator checkpoint folder (default: the '
                          'untrained tiny generator)')
+    offline.add_argument('--backend', default='torch',
+                         choices=['torch', 'onnxruntime', 'tensorrt'],
+                         help='denoiser backend (default torch)')
     offline.add_argument('--device', default='cpu', help='torch device (default cpu)')
     offline.set_defaults(run=_run_offline)
 

@@ -181,7 +181,8 @@ def main_offline(args) -> int:
     """Run ``anyrecon offline`` from parsed arguments."""
     settings = OfflineSettings(views=args.views, max_frames=args.max_frames,
                                loop=LoopConfig(generation_width=args.generation_width))
-    settings.generator = GeneratorSettings(checkpoint=args.checkpoint or '', device=args.device)
+    settings.generator = GeneratorSettings(checkpoint=args.checkpoint or '', device=args.device,
+                                           backend=args.backend)
     counts = Counter()
     if args.scene:
         frames = scene_frames(args.scene, args.max_frames)

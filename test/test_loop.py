@@ -170,3 +170,24 @@ def test_incomplete_checkpoints_and_bad_settings_are_refused(tmp_path):
         ViewGenerator.load(GeneratorSettings(steps=0))
     # The scheduler config is plain JSON: nothing executable is ever loaded.
     json.loads((tmp_path / 'scheduler' / 'scheduler_config.json').read_text())
+
+
+def test_onnxruntime_backend_generates_what_torch_generates():
+    rng = np.random.default_rng(1)
+    capture = rng.integers(0, 256, (2, 32, 48, 3), dtype=np.uint8)
+    renders = rng.integers(0, 256, (5, 32, 48, 3), dtype=np.uint8)
+    masks = rng.random((5, 32, 48)) > 0.3
+    # Seven frames are one attention block, where the context window equals full attention.
+    torch_views = ViewGenerator.load(GeneratorSettings()).generate(capture, renders, masks)
+    onnx = ViewGenerator.load(GeneratorSettings(backend='onnxruntime'))
+    onnx_views = onnx.generate(capture, renders, masks)
+    difference = np.abs(onnx_views.astype(int) - torch_views.astype(int))
+    # The denoiser matches to 1e-4 (test_model_export); after 4 steps and the
+    # VAE a few pixels may round to the neighbouring 8-bit value.
+    assert difference.max() <= 1 and difference.mean() < 0.01
+    assert list(onnx.pipeline.transformer.folder.glob('denoiser_4x6.onnx'))
+
+
+def test_tensorrt_backend_says_what_is_missing():
+    with pytest.raises(ValueError, match='tensorrt'):
+        ViewGenerator.load(GeneratorSettings(backend='tensorrt'))

@@ -11,6 +11,7 @@ images are noise, which callers must say.
 """
 
 from dataclasses import dataclass
+import importlib.util
 from pathlib import Path
 
 from diffusers import AutoencoderKLWan
@@ -20,11 +21,12 @@ import torch
 
 from anyrecon_ros.model.pipeline import AnyReconPipeline
 from anyrecon_ros.model.pipeline import SIZE_MULTIPLE
+from anyrecon_ros.model.runtimes import OnnxRuntimeDenoiser
 from anyrecon_ros.model.scheduling import make_scheduler
 from anyrecon_ros.model.transformer import AnyReconTransformer
 from anyrecon_ros.model.vae import FrameVAE
 
-# Backends the generator node accepts; only torch runs the pipeline today.
+# Denoiser backends: PyTorch, ONNX Runtime (the exported step), TensorRT where installed.
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 CHECKPOINT_PARTS = ('transformer', 'vae', 'scheduler')
 
@@ -61,6 +63,9 @@ class ViewGenerator:
         else:
             pipeline, trained = untrained_pipeline(settings.seed), False
         pipeline.to(torch.device(settings.device))
+        if settings.backend == 'onnxruntime':
+            pipeline.transformer = OnnxRuntimeDenoiser(pipeline.transformer,
+                                                       providers=_onnx_providers(settings.device))
         return cls(pipeline, settings, trained)
 
     def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
@@ -112,6 +117,16 @@ def load_checkpoint(folder) -> AnyReconPipeline:
     return AnyReconPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=scheduler)
 
 
+def _onnx_providers(device: str) -> list:
+    import onnxruntime
+    if device.startswith('cuda'):
+        if 'CUDAExecutionProvider' not in onnxruntime.get_available_providers():
+            raise ValueError(f'backend onnxruntime on {device!r} needs onnxruntime-gpu (the '
+                             'installed onnxruntime has no CUDA provider)')
+        return ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    return ['CPUExecutionProvider']
+
+
 def _config_name(part: str) -> str:
     return 'scheduler_config.json' if part == 'scheduler' else 'config.json'
 
@@ -119,9 +134,16 @@ def _config_name(part: str) -> str:
 def _check_settings(settings: GeneratorSettings) -> None:
     if settings.backend not in BACKENDS:
         raise ValueError(f'backend {settings.backend!r} is not one of {", ".join(BACKENDS)}')
-    if settings.backend != 'torch':
-        raise ValueError(f'backend {settings.backend!r} is not built yet (the runtimes issue '
-                         'adds it); use backend torch')
+    if settings.backend == 'tensorrt':
+        if importlib.util.find_spec('tensorrt') is None or not torch.cuda.is_available():
+            raise ValueError('backend tensorrt needs the tensorrt package and a CUDA GPU, and '
+                             'this machine lacks '
+                             + ' and '.join(what for what, missing in (
+                                 ('tensorrt', importlib.util.find_spec('tensorrt') is None),
+                                 ('CUDA', not torch.cuda.is_available())) if missing)
+                             + '; use backend torch or onnxruntime')
+        raise ValueError('backend tensorrt: engine building is not built yet (the runtimes '
+                         'issue); use backend torch or onnxruntime')
     if settings.steps < 1 or settings.chunk_frames < 1 or settings.carry_frames < 0:
         raise ValueError('need steps >= 1, chunk_frames >= 1 and carry_frames >= 0')
     if settings.device.startswith('cuda') and not torch.cuda.is_available():

@@ -88,7 +88,8 @@ class GeneratorNode(Node):
                                'Generator checkpoint folder (transformer/, vae/, scheduler/); '
                                'empty: the untrained tiny generator (noise).'),
             backend=declare(self, 'backend', 'torch',
-                            f'Inference backend: {", ".join(BACKENDS)} (torch only for now).'),
+                            f'Denoiser backend: {", ".join(BACKENDS)} (onnxruntime runs the '
+                            'exported denoiser step; tensorrt is not built yet).'),
             device=declare(self, 'device', 'cpu', 'Torch device: cpu, cuda, cuda:1, ...'),
             steps=declare(self, 'steps', 4, 'Denoising steps (4: the distilled schedule).',
                           (1, 1000)),
@@ -116,10 +117,7 @@ class GeneratorNode(Node):
     def on_keyframe(self, msg: Keyframe) -> None:
         """Queue a keyframe for the bank and the memory (added between trajectories)."""
         try:
-            if msg.header.frame_id != self.frame_id:
-                raise InvalidKeyframe('unknown_frame', f'frame_id {msg.header.frame_id!r} is '
-                                      f'not {self.frame_id!r}')
-            view = keyframe_to_view(msg)
+            view = keyframe_to_view(msg, self.frame_id)
         except InvalidKeyframe as error:
             self.drop(error.reason, f'dropped keyframe {msg.id}: {error}')
             return

@@ -53,7 +53,6 @@ from anyrecon_ros.ros.conversions import transform_to_matrix
 from anyrecon_ros.ros.conversions import view_to_keyframe
 from anyrecon_ros.ros.conversions.frame import frame_to_view
 from anyrecon_ros.ros.conversions.generated_view import generated_view_to_frame
-from anyrecon_ros.ros.conversions.generated_view import InvalidGeneratedView
 from anyrecon_ros.ros.conversions.markers import delete_all_markers
 from anyrecon_ros.ros.conversions.markers import frustum_markers
 from anyrecon_ros.ros.parameters import declare
@@ -289,10 +288,7 @@ class MemoryNode(Node):
     def on_keyframe(self, msg: Keyframe) -> None:
         """Validate a ready-made keyframe and add it (no selection)."""
         try:
-            if msg.header.frame_id != self.frame_id:
-                raise InvalidKeyframe('unknown_frame', f'frame_id {msg.header.frame_id!r} is '
-                                      f'not the fixed frame {self.frame_id!r}')
-            view = keyframe_to_view(msg)
+            view = keyframe_to_view(msg, self.frame_id)
             if view.view_id in self.bank:
                 raise InvalidKeyframe('duplicate_id', f'keyframe id {view.view_id} was already '
                                       'received')
@@ -317,10 +313,7 @@ class MemoryNode(Node):
     def on_generated(self, msg: GeneratedView) -> None:
         """Fuse a generated view's depth (with less weight than captured data) and store it."""
         try:
-            if msg.header.frame_id != self.frame_id:
-                raise InvalidGeneratedView('unknown_frame', f'frame_id {msg.header.frame_id!r} '
-                                           f'is not the fixed frame {self.frame_id!r}')
-            frame = generated_view_to_frame(msg)
+            frame = generated_view_to_frame(msg, self.frame_id)
         except InvalidKeyframe as error:
             self.drop(error.reason, f'dropped generated view {msg.segment_id}/{msg.index}: '
                       f'{error}')

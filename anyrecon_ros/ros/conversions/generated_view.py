@@ -6,14 +6,16 @@ import numpy as np
 
 from anyrecon_ros.core.view_bank import GeneratedFrame
 from anyrecon_ros.msg import GeneratedView
+from anyrecon_ros.ros.conversions._common import check_frame_id
 from anyrecon_ros.ros.conversions._common import ConversionError
+from anyrecon_ros.ros.conversions._common import converted
+from anyrecon_ros.ros.conversions._common import InvalidKeyframe
 from anyrecon_ros.ros.conversions.camera_info import camera_info_to_camera
 from anyrecon_ros.ros.conversions.camera_info import camera_to_camera_info
 from anyrecon_ros.ros.conversions.image import array_to_image
 from anyrecon_ros.ros.conversions.image import depth_to_metres
 from anyrecon_ros.ros.conversions.image import image_to_array
 from anyrecon_ros.ros.conversions.image import image_to_rgb8
-from anyrecon_ros.ros.conversions.keyframe import InvalidKeyframe
 from anyrecon_ros.ros.conversions.pose import matrix_to_pose
 from anyrecon_ros.ros.conversions.pose import pose_to_matrix
 
@@ -29,32 +31,31 @@ class InvalidGeneratedView(InvalidKeyframe):
     """
 
 
-def _converted(reason, convert, value):
-    try:
-        return convert(value)
-    except ValueError as error:
-        raise InvalidGeneratedView(reason, str(error)) from error
-
-
 def _mask(image) -> np.ndarray:
     if image.encoding != MASK_ENCODING:
         raise ConversionError(f'the mask must be {MASK_ENCODING}, got {image.encoding!r}')
     return image_to_array(image) >= MASK_THRESHOLD
 
 
-def generated_view_to_frame(msg: GeneratedView) -> GeneratedFrame:
-    """Convert and validate a GeneratedView; raise InvalidGeneratedView naming what is wrong."""
-    rgb = _converted('bad_image', image_to_rgb8, msg.image)
-    camera = _converted('bad_camera_info', camera_info_to_camera, msg.camera_info)
+def generated_view_to_frame(msg: GeneratedView, frame_id: str = None) -> GeneratedFrame:
+    """Convert and validate a GeneratedView; raise InvalidGeneratedView naming what is wrong.
+
+    With ``frame_id``, a view in another frame is refused (``unknown_frame``).
+    """
+    check_frame_id(msg.header, frame_id, InvalidGeneratedView)
+    rgb = converted('bad_image', image_to_rgb8, msg.image, InvalidGeneratedView)
+    camera = converted('bad_camera_info', camera_info_to_camera, msg.camera_info,
+                       InvalidGeneratedView)
     size = (camera.height, camera.width)
-    mask = _converted('bad_mask', _mask, msg.mask)
-    depth = _converted('bad_depth', depth_to_metres, msg.depth) if msg.has_depth else None
+    mask = converted('bad_mask', _mask, msg.mask, InvalidGeneratedView)
+    depth = (converted('bad_depth', depth_to_metres, msg.depth, InvalidGeneratedView)
+             if msg.has_depth else None)
     for name, array in (('image', rgb), ('mask', mask), ('depth', depth)):
         if array is not None and array.shape[:2] != size:
             raise InvalidGeneratedView('size_mismatch', f'{name} is {array.shape[1]}x'
                                        f'{array.shape[0]} but camera_info is '
                                        f'{camera.width}x{camera.height}')
-    camera_to_world = _converted('bad_pose', pose_to_matrix, msg.pose)
+    camera_to_world = converted('bad_pose', pose_to_matrix, msg.pose, InvalidGeneratedView)
     return GeneratedFrame(segment_id=msg.segment_id, index=msg.index, rgb=rgb, mask=mask,
                           camera=camera, camera_to_world=camera_to_world,
                           reference_ids=tuple(int(i) for i in msg.reference_keyframe_ids),
