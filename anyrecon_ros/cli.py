@@ -57,6 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument('--device', default='cpu', help='torch device (default cpu)')
     offline.set_defaults(run=_run_offline)
 
+    evaluation = commands.add_parser(
+        'eval', help='reproduce held-out views of a scene: render, inpaint and anyrecon')
+    evaluation.add_argument('--scene', required=True,
+                            help='posed-scene folder, COLMAP model, transforms.json scene, or '
+                                 'synthetic:SEED')
+    evaluation.add_argument('--inputs', default='every:10',
+                            help='input frames: every:N (default every:10) or a list 0,10,20')
+    evaluation.add_argument('--targets', default='interpolate',
+                            help='interpolate (default: halfway between inputs), extrapolate '
+                                 '(beyond the first and last input), or a list 5,15')
+    evaluation.add_argument('--out', default='out/eval', help='output folder')
+    evaluation.add_argument('--width', type=int, default=256,
+                            help='working resolution: larger images are resized to this width '
+                                 "(default 256, the generator's)")
+    evaluation.add_argument('--frames', type=int, default=100,
+                            help='frames of a synthetic:SEED scene (default 100)')
+    evaluation.add_argument('--checkpoint', help='generator checkpoint folder')
+    evaluation.add_argument('--backend', default='torch',
+                            choices=['torch', 'onnxruntime', 'tensorrt'])
+    evaluation.add_argument('--device', default='cpu')
+    evaluation.set_defaults(run=_run_eval)
+
     node = commands.add_parser(
         'node', help='run one node, like `ros2 run anyrecon_ros NAME` (no ros2cli needed)')
     node.add_argument('name', choices=NODES, help='the node to run')
@@ -97,6 +119,11 @@ def _run_demo(args) -> int:
 def _run_offline(args) -> int:
     from anyrecon_ros.offline import main_offline
     return main_offline(args)
+
+
+def _run_eval(args) -> int:
+    from anyrecon_ros.evaluation import main_eval
+    return main_eval(args)
 
 
 def _run_node(args) -> int:

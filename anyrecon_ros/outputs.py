@@ -44,8 +44,9 @@ def contact_sheet(captures, renders, masks, generated) -> np.ndarray:
     bool, True where the memory was visible); rows may differ in length and
     size, cells are scaled to one height.
     """
-    rows = [_row(captures), _row([_tinted(render, mask) for render, mask in zip(renders, masks)]),
-            _row(generated)]
+    rows = [image_row(captures),
+            image_row([tint_holes(render, mask) for render, mask in zip(renders, masks)]),
+            image_row(generated)]
     width = max(row.shape[1] for row in rows)
     padded = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0))) for row in rows]
     return np.concatenate(padded)
@@ -139,7 +140,8 @@ def write_memory(folder, memory: GeometryMemory) -> Path:
     return path
 
 
-def _row(images) -> np.ndarray:
+def image_row(images) -> np.ndarray:
+    """Return images side by side, each scaled to the sheet's cell height."""
     if not images:
         return np.zeros((SHEET_CELL_HEIGHT, SHEET_CELL_HEIGHT, 3), np.uint8)
     cells = []
@@ -151,7 +153,8 @@ def _row(images) -> np.ndarray:
     return np.concatenate(cells, axis=1)
 
 
-def _tinted(render: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def tint_holes(render: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Return ``render`` with the pixels outside ``mask`` tinted magenta."""
     tinted = render.astype(np.float32)
     tinted[~mask] = 0.5 * tinted[~mask] + 0.5 * HOLE_TINT
     return tinted.astype(np.uint8)
