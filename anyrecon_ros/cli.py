@@ -79,6 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument('--device', default='cpu')
     evaluation.set_defaults(run=_run_eval)
 
+    train = commands.add_parser(
+        'train', help='train the generator with flow matching on procedural scenes (accelerate)')
+    train.add_argument('--out', default='out/train', help='folder for checkpoint/, logs, grids')
+    train.add_argument('--steps', type=int, default=2000, help='transformer steps')
+    train.add_argument('--vae-steps', type=int, default=0,
+                       help='train the small frame-wise VAE first for this many steps')
+    train.add_argument('--learning-rate', type=float, default=3e-4)
+    train.add_argument('--validate-every', type=int, default=500)
+    train.add_argument('--checkpoint-every', type=int, default=500)
+    train.add_argument('--scene-folder', action='append', default=[],
+                       help='also draw clips from this posed-scene folder (repeatable)')
+    train.add_argument('--no-resume', action='store_true', help='start over')
+    train.set_defaults(run=_run_train)
+
+    distill = commands.add_parser(
+        'distill', help='distil a trained teacher into the 4-step student (DMD)')
+    distill.add_argument('--teacher', required=True, help='teacher checkpoint folder')
+    distill.add_argument('--out', default='out/distill', help='folder for checkpoint/ and logs')
+    distill.add_argument('--steps', type=int, default=500)
+    distill.add_argument('--learning-rate', type=float, default=1e-4)
+    distill.set_defaults(run=_run_distill)
+
     node = commands.add_parser(
         'node', help='run one node, like `ros2 run anyrecon_ros NAME` (no ros2cli needed)')
     node.add_argument('name', choices=NODES, help='the node to run')
@@ -124,6 +146,28 @@ def _run_offline(args) -> int:
 def _run_eval(args) -> int:
     from anyrecon_ros.evaluation import main_eval
     return main_eval(args)
+
+
+def _run_train(args) -> int:
+    from anyrecon_ros.model.training import DataConfig
+    from anyrecon_ros.model.training import TrainConfig
+    from anyrecon_ros.model.training import Trainer
+    config = TrainConfig(out=args.out, steps=args.steps, vae_steps=args.vae_steps,
+                         learning_rate=args.learning_rate, validate_every=args.validate_every,
+                         checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
+                         data=DataConfig(scene_folders=tuple(args.scene_folder),
+                                         procedural_share=0.5 if args.scene_folder else 1.0))
+    Trainer(config).train()
+    return 0
+
+
+def _run_distill(args) -> int:
+    from anyrecon_ros.model.distillation import DistillConfig
+    from anyrecon_ros.model.distillation import Distiller
+    from anyrecon_ros.model.generator import load_checkpoint
+    config = DistillConfig(out=args.out, steps=args.steps, learning_rate=args.learning_rate)
+    Distiller(load_checkpoint(args.teacher), config).run()
+    return 0
 
 
 def _run_node(args) -> int:

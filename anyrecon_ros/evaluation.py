@@ -13,7 +13,6 @@ images are resized (distorted ones were undistorted on load) first.
 
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
 import json
 from pathlib import Path
 import sys
@@ -24,6 +23,8 @@ import numpy as np
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.mapping import Mapper
+from anyrecon_ros.core.scene_io.working_scene import SYNTHETIC_FRAMES
+from anyrecon_ros.core.scene_io.working_scene import WorkingScene
 from anyrecon_ros.core.view_bank import ViewBank
 from anyrecon_ros.loop import LoopConfig
 from anyrecon_ros.loop import ReconstructionLoop
@@ -34,8 +35,6 @@ from anyrecon_ros.outputs import ProgressPrinter
 from anyrecon_ros.outputs import tint_holes
 
 METHODS = ('render', 'inpaint', 'anyrecon')
-SYNTHETIC_PREFIX = 'synthetic:'
-SYNTHETIC_FRAMES = 100
 INPAINT_RADIUS = 3
 # Chamfer distance: points sampled on the ground-truth mesh.
 MESH_SAMPLES = 200_000
@@ -53,54 +52,7 @@ class EvalSettings:
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
 
 
-# ---- scenes and splits ------------------------------------------------------------------
-
-
-class EvalScene:
-    """Frames of a scene at the working resolution: ``view(i)`` and ``poses``."""
-
-    def __init__(self, spec: str, width: int, frames: int = SYNTHETIC_FRAMES):
-        self.spec = spec
-        if spec.startswith(SYNTHETIC_PREFIX):
-            from anyrecon_ros.core.procedural_scene import default_camera
-            from anyrecon_ros.core.procedural_scene import ProceduralScene
-            seed = spec[len(SYNTHETIC_PREFIX):]
-            if not seed.isdigit():
-                raise ValueError(f'scene {spec!r}: use synthetic:SEED (e.g. synthetic:0)')
-            self.procedural = ProceduralScene(seed=int(seed))
-            self.scene = None
-            camera = default_camera()
-            self.poses = np.asarray(self.procedural.camera_path(frames))
-        else:
-            from anyrecon_ros.core.scene_io import open_scene
-            self.procedural = None
-            self.scene = open_scene(Path(spec))
-            camera = self.scene.camera
-            self.poses = self.scene.poses
-        self.camera = working_camera(camera, width)
-
-    def __len__(self):
-        return len(self.poses)
-
-    def view(self, index: int):
-        """Return frame ``index`` as a CaptureView at the working resolution."""
-        if self.procedural is not None:
-            return self.procedural.capture_view(self.camera, self.poses[index], index)
-        view = self.scene.view(index)
-        size = (self.camera.width, self.camera.height)
-        rgb = cv2.resize(view.rgb, size, interpolation=cv2.INTER_AREA)
-        # Depth is not averaged across edges: the nearest sample keeps real depths.
-        depth = None if view.depth is None else cv2.resize(view.depth, size,
-                                                           interpolation=cv2.INTER_NEAREST)
-        return replace(view, view_id=index, rgb=rgb, depth=depth, camera=self.camera)
-
-
-def working_camera(camera, width: int):
-    """Return ``camera`` scaled down to ``width`` (never up), height on a 16-pixel grid."""
-    if camera.width <= width:
-        return camera
-    height = max(16, round(camera.height * width / camera.width / 16) * 16)
-    return camera.scaled(width, height)
+# ---- splits ----------------------------------------------------------------------------
 
 
 def split_frames(count: int, inputs: str, targets: str):
@@ -213,7 +165,7 @@ def chamfer_distance(points: np.ndarray, mesh, samples: int = MESH_SAMPLES) -> f
 def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=print) -> dict:
     """Evaluate a scene; write metrics.json, compare.png and report.md into ``out``."""
     out = Path(out)
-    scene = EvalScene(spec, settings.width, settings.frames)
+    scene = WorkingScene(spec, settings.width, settings.frames)
     inputs, targets = split_frames(len(scene), settings.inputs, settings.targets)
     progress(f'anyrecon eval: {spec}: {len(inputs)} inputs, {len(targets)} targets at '
              f'{scene.camera.width}x{scene.camera.height}')

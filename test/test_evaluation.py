@@ -11,9 +11,9 @@ import pytest
 
 from anyrecon_ros.cli import main
 from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.scene_io.working_scene import WorkingScene
 from anyrecon_ros.evaluation import chamfer_distance
 from anyrecon_ros.evaluation import depth_errors
-from anyrecon_ros.evaluation import EvalScene
 from anyrecon_ros.evaluation import METHODS
 from anyrecon_ros.evaluation import psnr
 from anyrecon_ros.evaluation import split_frames
@@ -89,7 +89,7 @@ def test_depth_errors_and_chamfer():
 
 
 def test_large_images_are_resized_to_the_working_width():
-    scene = EvalScene(str(REDKITCHEN), width=256)
+    scene = WorkingScene(str(REDKITCHEN), width=256)
     assert (scene.camera.width, scene.camera.height) == (256, 192)
     view = scene.view(3)
     assert view.rgb.shape == (192, 256, 3) and view.depth.shape == (192, 256)
