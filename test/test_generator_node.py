@@ -17,6 +17,7 @@ from anyrecon_ros.ros.conversions import view_to_keyframe
 from anyrecon_ros.ros.conversions.generated_view import generated_view_to_frame
 from anyrecon_ros.ros.conversions.path import poses_to_path
 from anyrecon_ros.ros.generator_node import GeneratorNode
+from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.qos import status_qos
@@ -55,7 +56,7 @@ def _generator_node(ros, **overrides):
 def test_generator_node_generates_along_a_path(ros):
     generator = _generator_node(ros)
     talker = ros.node('talker')
-    keyframe_pub = talker.create_publisher(Keyframe, 'keyframes', keyframe_qos())
+    keyframe_pub = talker.create_publisher(Keyframe, 'keyframes', keyframe_history_qos())
     path_pub = talker.create_publisher(Path, 'trajectory', latched_qos())
     generated = ros.collect(GeneratedView, '/generator_node/generated', keyframe_qos())
     progress = ros.collect(GenerationProgress, '/generator_node/progress', status_qos(),
@@ -129,8 +130,14 @@ def test_memory_and_generator_nodes_close_the_loop_across_processes(ros):
 
 
 def _output(*processes):
+    """Stop the processes and return what they printed, for a failure message."""
     text = []
     for process in processes:
-        if process.poll() is not None:
-            text.append(process.stdout.read())
-    return '\n'.join(text) or 'processes still running'
+        if process.poll() is None:
+            process.terminate()
+        try:
+            output, _ = process.communicate(timeout=20)
+        except Exception as error:  # noqa: B902  (a diagnostic only)
+            output = f'(no output: {error})'
+        text.append(output[-4000:])
+    return '\n----\n'.join(text)

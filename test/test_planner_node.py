@@ -23,7 +23,7 @@ from anyrecon_ros.ros.conversions import points_to_cloud
 from anyrecon_ros.ros.conversions import view_to_keyframe
 from anyrecon_ros.ros.conversions.path import path_to_poses
 from anyrecon_ros.ros.planner_node import PlannerNode
-from anyrecon_ros.ros.qos import keyframe_qos
+from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import latched_qos
 
 CAMERA = default_camera().scaled(160, 120)
@@ -74,7 +74,7 @@ def publish_inputs(ros, cloud=None, views=()):
     if cloud is not None:
         cloud.header.frame_id = 'map'
         node.create_publisher(PointCloud2, 'memory', latched_qos()).publish(cloud)
-    keyframes = node.create_publisher(Keyframe, 'keyframes', keyframe_qos())
+    keyframes = node.create_publisher(Keyframe, 'keyframes', keyframe_history_qos())
     assert ros.spin_until(lambda: keyframes.get_subscription_count() > 0)
     for view in views:
         keyframes.publish(view_to_keyframe(view, 'map'))

@@ -280,7 +280,7 @@ class Trainer:
             optimizer.zero_grad()
             self.accelerator.backward(loss)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             if step % self.config.log_every == 0:
                 self.log(f'vae step {step}: loss {np.mean(losses[-self.config.log_every:]):.4f}')
         self.pipeline.vae = self.accelerator.unwrap_model(vae).eval()
@@ -309,7 +309,7 @@ class Trainer:
             self.accelerator.backward(loss)
             self.accelerator.clip_grad_norm_(transformer.parameters(), 1.0)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             self._log_loss(step, losses, started)
             if step % self.config.validate_every == 0 or step == self.config.steps:
                 self.pipeline.transformer = self.accelerator.unwrap_model(transformer).eval()

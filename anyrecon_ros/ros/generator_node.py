@@ -36,6 +36,7 @@ from anyrecon_ros.ros.conversions import keyframe_to_view
 from anyrecon_ros.ros.conversions.generated_view import generated_frame_to_msg
 from anyrecon_ros.ros.conversions.path import path_to_poses
 from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.qos import status_qos
@@ -75,7 +76,8 @@ class GeneratorNode(Node):
         self.generated_pub = self.create_publisher(GeneratedView, '~/generated', keyframe_qos())
         self.image_pub = self.create_publisher(Image, '~/generated_image', keyframe_qos())
         self.progress_pub = self.create_publisher(GenerationProgress, '~/progress', status_qos())
-        self.create_subscription(Keyframe, 'keyframes', self.on_keyframe, keyframe_qos(100))
+        self.create_subscription(Keyframe, 'keyframes', self.on_keyframe,
+                                 keyframe_history_qos())
         self.create_subscription(Path, 'trajectory', self.on_trajectory, latched_qos())
         self._worker = threading.Thread(target=self._work, name='generator', daemon=True)
         self._worker.start()

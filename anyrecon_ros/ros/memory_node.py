@@ -56,6 +56,8 @@ from anyrecon_ros.ros.conversions.generated_view import generated_view_to_frame
 from anyrecon_ros.ros.conversions.markers import delete_all_markers
 from anyrecon_ros.ros.conversions.markers import frustum_markers
 from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.qos import KEYFRAME_HISTORY
+from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.qos import sensor_qos
@@ -175,6 +177,9 @@ class MemoryNode(Node):
                                            'time).', (32, 4096)),
             mvs_sources=declare(d, 'mvs_sources', 4, 'Earlier keyframes multi-view stereo '
                                 'matches a keyframe against.', (1, 16)),
+            keyframe_history=declare(d, 'keyframe_history', KEYFRAME_HISTORY, 'Keyframes '
+                                     '~/keyframes keeps for subscribers that start later (a '
+                                     'generator node on another machine).', (1, 100000)),
         )
 
     def _start_tf(self):
@@ -205,7 +210,8 @@ class MemoryNode(Node):
         s = self.settings
         sensor = sensor_qos(reliable=s.sensor_reliable, depth=s.frame_queue_size)
         poses = sensor_qos(reliable=s.sensor_reliable, depth=POSE_QUEUE_DEPTH)
-        self.keyframe_pub = self.create_publisher(Keyframe, '~/keyframes', keyframe_qos())
+        self.keyframe_pub = self.create_publisher(Keyframe, '~/keyframes',
+                                                  keyframe_history_qos(s.keyframe_history))
         self.status_pub = self.create_publisher(MemoryStatus, '~/status', status_qos())
         self.memory_pub = self.create_publisher(PointCloud2, '~/memory', latched_qos())
         self.markers_pub = self.create_publisher(MarkerArray, '~/markers', latched_qos())

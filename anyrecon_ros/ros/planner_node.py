@@ -35,7 +35,7 @@ from anyrecon_ros.ros.conversions.path import poses_to_path
 from anyrecon_ros.ros.conversions.point_cloud import cloud_to_points
 from anyrecon_ros.ros.conversions.pose import pose_to_matrix
 from anyrecon_ros.ros.parameters import declare
-from anyrecon_ros.ros.qos import keyframe_qos
+from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.run import run_node
 
@@ -76,7 +76,8 @@ class PlannerNode(Node):
         self.last_trajectory = None  # the latest published plan (core Trajectory)
         self.trajectory_pub = self.create_publisher(Path, '~/trajectory', latched_qos())
         self.create_subscription(PointCloud2, 'memory', self.on_memory, latched_qos())
-        self.create_subscription(Keyframe, 'keyframes', self.on_keyframe, keyframe_qos())
+        self.create_subscription(Keyframe, 'keyframes', self.on_keyframe,
+                                 keyframe_history_qos())
         self.create_service(Trigger, '~/plan', self.on_plan_request)
         if period > 0:
             self.create_timer(period, self.on_timer)

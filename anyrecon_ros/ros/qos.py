@@ -33,3 +33,18 @@ def sensor_qos(reliable: bool = False, depth: int = 5) -> QoSProfile:
                       reliability=ReliabilityPolicy.RELIABLE if reliable
                       else ReliabilityPolicy.BEST_EFFORT,
                       durability=DurabilityPolicy.VOLATILE)
+
+
+# Keyframes a late subscriber (a generator node started later, or elsewhere) receives.
+KEYFRAME_HISTORY = 100
+
+
+def keyframe_history_qos(depth: int = KEYFRAME_HISTORY) -> QoSProfile:
+    """Return the QoS of ``~/keyframes``: reliable, the last ``depth`` kept for late joiners.
+
+    Each node that rebuilds the memory from the keyframes subscribes with it
+    too, so it receives the keyframes published before it started.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
