@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help='read at most this many frames (default: all)')
     offline.add_argument('--views', type=int, default=3,
                          help='coverage viewpoints to plan (default 3)')
-    offline.add_argument('--generation-width', type=int, default=256,
-                         help='width of generated views in pixels (default 256)')
+    offline.add_argument('--generation-width', type=int, default=0,
+                         help="width of generated views (default: the generator's)")
     offline.add_argument('--checkpoint', help='generator checkpoint folder (default: the '
                          'untrained tiny generator)')
     offline.add_argument('--backend', default='torch',
@@ -68,12 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
                             help='interpolate (default: halfway between inputs), extrapolate '
                                  '(beyond the first and last input), or a list 5,15')
     evaluation.add_argument('--out', default='out/eval', help='output folder')
-    evaluation.add_argument('--width', type=int, default=256,
+    evaluation.add_argument('--width', type=int, default=0,
                             help='working resolution: larger images are resized to this width '
-                                 "(default 256, the generator's)")
+                                 "(default: the generator's working width)")
+    evaluation.add_argument('--steps', type=int, default=4,
+                            help='denoising steps of the anyrecon method (default 4)')
     evaluation.add_argument('--frames', type=int, default=100,
                             help='frames of a synthetic:SEED scene (default 100)')
-    evaluation.add_argument('--checkpoint', help='generator checkpoint folder')
+    evaluation.add_argument('--checkpoint', help='generator checkpoint folder (default: the '
+                            'shipped default checkpoint)')
     evaluation.add_argument('--backend', default='torch',
                             choices=['torch', 'onnxruntime', 'tensorrt'])
     evaluation.add_argument('--device', default='cpu')
@@ -164,9 +167,11 @@ def _run_train(args) -> int:
 def _run_distill(args) -> int:
     from anyrecon_ros.model.distillation import DistillConfig
     from anyrecon_ros.model.distillation import Distiller
+    from anyrecon_ros.model.generator import checkpoint_settings
     from anyrecon_ros.model.generator import load_checkpoint
     config = DistillConfig(out=args.out, steps=args.steps, learning_rate=args.learning_rate)
-    Distiller(load_checkpoint(args.teacher), config).run()
+    width = checkpoint_settings(args.teacher).get('working_width')
+    Distiller(load_checkpoint(args.teacher), config, working_width=width).run()
     return 0
 
 

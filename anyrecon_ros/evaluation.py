@@ -46,7 +46,7 @@ class EvalSettings:
 
     inputs: str = 'every:10'      # every:N, or a comma-separated list of frame indices
     targets: str = 'interpolate'  # interpolate, extrapolate, or a list of frame indices
-    width: int = 256              # working resolution (the generator's); larger is resized
+    width: int = 0                # working resolution (0: the generator's); larger is resized
     frames: int = SYNTHETIC_FRAMES  # frames of a synthetic:SEED scene's camera loop
     memory: MemoryConfig = field(default_factory=lambda: MemoryConfig(voxel_size=0.02))
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
@@ -165,7 +165,8 @@ def chamfer_distance(points: np.ndarray, mesh, samples: int = MESH_SAMPLES) -> f
 def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=print) -> dict:
     """Evaluate a scene; write metrics.json, compare.png and report.md into ``out``."""
     out = Path(out)
-    scene = WorkingScene(spec, settings.width, settings.frames)
+    generator = ViewGenerator.load(settings.generator)
+    scene = WorkingScene(spec, settings.width or generator.working_width, settings.frames)
     inputs, targets = split_frames(len(scene), settings.inputs, settings.targets)
     progress(f'anyrecon eval: {spec}: {len(inputs)} inputs, {len(targets)} targets at '
              f'{scene.camera.width}x{scene.camera.height}')
@@ -178,7 +179,6 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     before = GeometryMemory.from_state_dict(memory.state_dict())
     renders = [before.render(scene.camera, truth.camera_to_world) for truth in truths]
     inpainted = [_inpaint(render) for render in renders]
-    generator = ViewGenerator.load(settings.generator)
     loop = ReconstructionLoop(memory, bank, generator,
                               LoopConfig(generation_width=scene.camera.width))
     generated = loop.run(scene.camera, [truth.camera_to_world for truth in truths],
@@ -297,7 +297,8 @@ def main_eval(args) -> int:
     settings = EvalSettings(inputs=args.inputs, targets=args.targets, width=args.width,
                             frames=args.frames)
     settings.generator = GeneratorSettings(checkpoint=args.checkpoint or '',
-                                           backend=args.backend, device=args.device)
+                                           backend=args.backend, device=args.device,
+                                           steps=args.steps)
     metrics = evaluate(args.scene, args.out, settings,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(report_markdown(metrics))

@@ -40,7 +40,7 @@ class LoopConfig:
     segment_length: int = 40     # views per generator segment
     segment_overlap: int = 1     # views shared by consecutive segments (generated once)
     capture_views: int = 4       # capture views retrieved per segment (at most)
-    generation_width: int = 256  # generator image width; the height keeps the aspect
+    generation_width: int = 0    # generated image width (0: the generator's working width)
     # Completed depth less sure than this is not fused: far from anything the
     # memory saw, propagated depth is a guess.
     min_depth_confidence: float = 0.2
@@ -50,8 +50,9 @@ class LoopConfig:
             raise ValueError('need segment_length >= 2 and 0 <= segment_overlap < '
                              f'segment_length, got {self.segment_length}, '
                              f'{self.segment_overlap}')
-        if self.capture_views < 1 or self.generation_width < 16:
-            raise ValueError('need capture_views >= 1 and generation_width >= 16')
+        if self.capture_views < 1 or not (self.generation_width == 0
+                                          or self.generation_width >= 16):
+            raise ValueError('need capture_views >= 1 and generation_width 0 or >= 16')
         if not 0.0 <= self.min_depth_confidence <= 1.0:
             raise ValueError(f'min_depth_confidence must be in [0, 1], got '
                              f'{self.min_depth_confidence}')
@@ -88,7 +89,8 @@ class ReconstructionLoop:
     def generation_camera(self, camera: PinholeCamera) -> PinholeCamera:
         """Return ``camera`` scaled to the generation width, both sides on the model's grid."""
         multiple = self.generator.size_multiple
-        width = max(multiple, self.config.generation_width // multiple * multiple)
+        wanted = self.config.generation_width or self.generator.working_width
+        width = max(multiple, wanted // multiple * multiple)
         height = max(multiple, round(camera.height * width / camera.width / multiple) * multiple)
         return camera.scaled(width, height)
 

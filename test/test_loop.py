@@ -33,6 +33,7 @@ class RecordingGenerator:
     def __init__(self):
         self.inner = ViewGenerator.load(GeneratorSettings())
         self.size_multiple = self.inner.size_multiple
+        self.working_width = self.inner.working_width
         self.calls = []
 
     def generate(self, capture_images, renders, masks, progress=None):
@@ -138,9 +139,9 @@ def test_generation_camera_keeps_the_aspect_on_the_model_grid():
 
 
 def test_checkpoint_round_trip_generates_the_same_views(tmp_path):
-    save_checkpoint(untrained_pipeline(seed=3), tmp_path / 'checkpoint')
+    save_checkpoint(untrained_pipeline(seed=3), tmp_path / 'checkpoint', working_width=128)
     assert {path.name for path in (tmp_path / 'checkpoint').iterdir()} == {
-        'transformer', 'vae', 'scheduler'}
+        'transformer', 'vae', 'scheduler', 'anyrecon.json'}
     assert list((tmp_path / 'checkpoint').rglob('*.safetensors'))
     rng = np.random.default_rng(0)
     capture = rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
@@ -151,6 +152,11 @@ def test_checkpoint_round_trip_generates_the_same_views(tmp_path):
     loaded = ViewGenerator.load(GeneratorSettings(checkpoint=str(tmp_path / 'checkpoint'),
                                                   seed=3))
     assert loaded.trained and not untrained.trained
+    # The loop generates at the checkpoint's working width unless told otherwise.
+    assert loaded.working_width == 128 and untrained.working_width == 256
+    camera = ReconstructionLoop(GeometryMemory(), ViewBank(), loaded).generation_camera(
+        default_camera())
+    assert (camera.width, camera.height) == (128, 96)
     expected = untrained.generate(capture, renders, masks)
     assert np.array_equal(loaded.generate(capture, renders, masks), expected)
     # Deterministic for a seed; another seed draws other noise.

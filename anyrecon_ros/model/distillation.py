@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from anyrecon_ros.model.scheduling import DISTILLED_SIGMAS
 from anyrecon_ros.model.scheduling import SHIFT
+from anyrecon_ros.model.training import DataConfig
 from anyrecon_ros.model.training import encode_sample
 from anyrecon_ros.model.training import EncodedSample
 from anyrecon_ros.model.training import flow_matching_loss
@@ -70,8 +71,9 @@ class Distiller:
     """One teacher, one fake-score network, one student; see the module docstring."""
 
     def __init__(self, pipeline, config: DistillConfig = DistillConfig(), maker=None,
-                 log=print):
+                 log=print, working_width: int = None):
         self.config = config
+        self.working_width = working_width
         self.pipeline = pipeline
         self.teacher = pipeline.transformer.eval().requires_grad_(False)
         self.student = copy.deepcopy(self.teacher).train().requires_grad_(True)
@@ -80,7 +82,9 @@ class Distiller:
                                                    lr=config.learning_rate, weight_decay=0.0)
         self.fake_optimizer = torch.optim.AdamW(self.fake.parameters(),
                                                 lr=config.fake_learning_rate, weight_decay=0.0)
-        self.maker = maker or SampleMaker()
+        self.maker = maker or SampleMaker(DataConfig(
+            width=working_width or DataConfig.width,
+            height=round((working_width or DataConfig.width) * 3 / 4 / 16) * 16))
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.sigmas = student_sigmas()
@@ -165,4 +169,4 @@ class Distiller:
         from anyrecon_ros.model.pipeline import AnyReconPipeline
         student = AnyReconPipeline(transformer=self.student.eval(), vae=self.pipeline.vae,
                                    scheduler=self.pipeline.scheduler)
-        return save_checkpoint(student, folder)
+        return save_checkpoint(student, folder, self.working_width)

@@ -12,6 +12,7 @@ images are noise, which callers must say.
 
 from dataclasses import dataclass
 import importlib.util
+import json
 from pathlib import Path
 
 from diffusers import AutoencoderKLWan
@@ -29,6 +30,9 @@ from anyrecon_ros.model.vae import FrameVAE
 # Denoiser backends: PyTorch, ONNX Runtime (the exported step), TensorRT where installed.
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 CHECKPOINT_PARTS = ('transformer', 'vae', 'scheduler')
+# A checkpoint's own settings (JSON): the image width it was trained at.
+CHECKPOINT_SETTINGS = 'anyrecon.json'
+DEFAULT_WORKING_WIDTH = 256
 
 
 @dataclass
@@ -48,25 +52,30 @@ class ViewGenerator:
     """Generate views from capture images and memory renders (see ``AnyReconPipeline``)."""
 
     def __init__(self, pipeline: AnyReconPipeline, settings: GeneratorSettings,
-                 trained: bool):
+                 trained: bool, working_width: int = DEFAULT_WORKING_WIDTH):
         self.pipeline = pipeline
         self.settings = settings
         self.trained = trained
+        # Image width the model was trained at: the loop generates at it by default.
+        self.working_width = working_width
         self.size_multiple = SIZE_MULTIPLE
 
     @classmethod
     def load(cls, settings: GeneratorSettings = GeneratorSettings()) -> 'ViewGenerator':
         """Load ``settings.checkpoint`` (or the untrained tiny model) on ``settings.device``."""
         _check_settings(settings)
+        working_width = DEFAULT_WORKING_WIDTH
         if settings.checkpoint:
             pipeline, trained = load_checkpoint(settings.checkpoint), True
+            working_width = checkpoint_settings(settings.checkpoint).get('working_width',
+                                                                         working_width)
         else:
             pipeline, trained = untrained_pipeline(settings.seed), False
         pipeline.to(torch.device(settings.device))
         if settings.backend == 'onnxruntime':
             pipeline.transformer = OnnxRuntimeDenoiser(pipeline.transformer,
                                                        providers=_onnx_providers(settings.device))
-        return cls(pipeline, settings, trained)
+        return cls(pipeline, settings, trained, working_width)
 
     def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
                  progress=None) -> np.ndarray:
@@ -89,10 +98,16 @@ def untrained_pipeline(seed: int = 0) -> AnyReconPipeline:
                             scheduler=make_scheduler())
 
 
-def save_checkpoint(pipeline: AnyReconPipeline, folder) -> Path:
-    """Write the pipeline's parts into ``folder`` (safetensors); return the folder."""
+def save_checkpoint(pipeline: AnyReconPipeline, folder, working_width: int = None) -> Path:
+    """Write the pipeline's parts into ``folder`` (safetensors); return the folder.
+
+    ``working_width``, the image width the model was trained at, is recorded
+    in ``anyrecon.json`` so the loop generates at it by default.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if working_width is not None:
+        (folder / CHECKPOINT_SETTINGS).write_text(json.dumps({'working_width': working_width}))
     pipeline.transformer.save_pretrained(folder / 'transformer', safe_serialization=True)
     pipeline.vae.save_pretrained(folder / 'vae', safe_serialization=True)
     pipeline.scheduler.save_pretrained(folder / 'scheduler')
@@ -125,6 +140,19 @@ def _onnx_providers(device: str) -> list:
                              'installed onnxruntime has no CUDA provider)')
         return ['CUDAExecutionProvider', 'CPUExecutionProvider']
     return ['CPUExecutionProvider']
+
+
+def checkpoint_settings(folder) -> dict:
+    """Return a checkpoint's ``anyrecon.json`` settings (empty when it has none)."""
+    path = Path(folder) / CHECKPOINT_SETTINGS
+    if not path.is_file():
+        return {}
+    settings = json.loads(path.read_text())
+    width = settings.get('working_width')
+    if width is not None and (not isinstance(width, int) or width < SIZE_MULTIPLE):
+        raise ValueError(f'{path}: working_width must be an integer >= {SIZE_MULTIPLE}, '
+                         f'got {width!r}')
+    return settings
 
 
 def _config_name(part: str) -> str:

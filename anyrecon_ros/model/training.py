@@ -352,7 +352,7 @@ class Trainer:
     def _save(self, step, optimizer=None):
         from anyrecon_ros.model.generator import save_checkpoint
         folder = self.out / 'checkpoint'
-        save_checkpoint(self.pipeline, folder)
+        save_checkpoint(self.pipeline, folder, working_width=self.config.data.width)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), folder / 'optimizer.pt')
         (folder / 'training_state.json').write_text(json.dumps({'step': step}))

@@ -107,9 +107,9 @@ class GeneratorNode(Node):
                                     'Views shared by consecutive segments.', (0, 999)),
             capture_views=declare(self, 'capture_views', 4,
                                   'Capture views retrieved per segment.', (1, 64)),
-            generation_width=declare(self, 'generation_width', 256,
-                                     'Width of generated views in pixels (a multiple of 16).',
-                                     (16, 4096)),
+            generation_width=declare(self, 'generation_width', 0,
+                                     'Width of generated views in pixels (a multiple of 16); '
+                                     "0: the checkpoint's working width.", (0, 4096)),
             min_depth_confidence=declare(self, 'min_depth_confidence', 0.2,
                                          'Completed depth below this confidence is not fused.',
                                          (0.0, 1.0)))
