@@ -213,10 +213,32 @@ def flow_matching_loss(transformer, encoded: EncodedSample, generator=None) -> t
 
 
 def vae_loss(vae, images: torch.Tensor, kl_weight: float = 1e-6) -> torch.Tensor:
-    """Return the reconstruction L1 + a small KL of one-frame videos (the VAE in training)."""
+    """Return the reconstruction MSE of one-frame videos through the posterior's mode + small KL.
+
+    The mode, not a sample: inference encodes with the mode, and sampling with
+    the untrained posterior's unit variance drowns the signal (training then
+    stalls at the mean colour).
+    """
     posterior = vae.encode(images.unsqueeze(2)).latent_dist
-    reconstruction = vae.decode(posterior.sample()).sample[:, :, 0]
-    return F.l1_loss(reconstruction, images) + kl_weight * posterior.kl().mean()
+    reconstruction = vae.decode(posterior.mode()).sample[:, :, 0]
+    return F.mse_loss(reconstruction, images) + kl_weight * posterior.kl().mean()
+
+
+def calibrate_latent_statistics(vae, maker: 'SampleMaker', samples: int = 16,
+                                seed: int = 0) -> None:
+    """Set the VAE config's per-channel latent mean and std from encoded training frames.
+
+    ``encode_frames`` normalises with them, so the transformer sees latents
+    of about unit variance whatever the VAE learnt.
+    """
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        latents = torch.cat([
+            vae.encode(to_unit_range(maker.sample(rng).frames).unsqueeze(2)).latent_dist.mode()
+            for _ in range(samples)])
+    channels = latents.transpose(0, 1).reshape(latents.shape[1], -1)
+    vae.register_to_config(latents_mean=channels.mean(1).tolist(),
+                           latents_std=channels.std(1).clamp_min(1e-3).tolist())
 
 
 # ---- the training command ------------------------------------------------------------
@@ -267,24 +289,33 @@ class Trainer:
 
     # -- VAE
 
-    def train_vae(self) -> list:
-        """Train the frame-wise VAE on single frames; return the loss log."""
+    def train_vae(self, batch: int = 4) -> list:
+        """Train the frame-wise VAE on single frames, ``batch`` at a time; return the losses.
+
+        Then set its latent statistics (:func:`calibrate_latent_statistics`).
+        """
         vae = self.pipeline.vae.train()
-        optimizer = torch.optim.AdamW(vae.parameters(), lr=self.config.vae_learning_rate)
+        optimizer = torch.optim.Adam(vae.parameters(), lr=self.config.vae_learning_rate)
         vae, optimizer = self.accelerator.prepare(vae, optimizer)
-        losses = []
+        losses, pool = [], []
         for step in range(1, self.config.vae_steps + 1):
-            sample = self.maker.sample(self.rng)
-            images = to_unit_range(np.concatenate([sample.frames, sample.captures]))
+            if len(pool) < batch:
+                sample = self.maker.sample(self.rng)
+                pool = list(np.concatenate([sample.frames, sample.captures]))
+                self.rng.shuffle(pool)
+            images, pool = to_unit_range(np.stack(pool[:batch])), pool[batch:]
             loss = vae_loss(vae, images.to(self.accelerator.device))
             optimizer.zero_grad()
             self.accelerator.backward(loss)
             optimizer.step()
             losses.append(loss.item())
             if step % self.config.log_every == 0:
-                self.log(f'vae step {step}: loss {np.mean(losses[-self.config.log_every:]):.4f}')
+                recent = float(np.mean(losses[-self.config.log_every:]))
+                self.log(f'vae step {step}/{self.config.vae_steps}: loss {recent:.4f} '
+                         f'({10 * math.log10(4 / recent):.1f} dB)')
         self.pipeline.vae = self.accelerator.unwrap_model(vae).eval()
         self.pipeline.vae.requires_grad_(False)
+        calibrate_latent_statistics(self.pipeline.vae, self.maker)
         return losses
 
     # -- transformer
