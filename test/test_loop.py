@@ -31,7 +31,7 @@ class RecordingGenerator:
     """The real untrained generator, remembering what each segment was conditioned on."""
 
     def __init__(self):
-        self.inner = ViewGenerator.load(GeneratorSettings())
+        self.inner = ViewGenerator.load(GeneratorSettings(checkpoint='untrained'))
         self.size_multiple = self.inner.size_multiple
         self.working_width = self.inner.working_width
         self.calls = []
@@ -184,8 +184,9 @@ def test_onnxruntime_backend_generates_what_torch_generates():
     renders = rng.integers(0, 256, (5, 32, 48, 3), dtype=np.uint8)
     masks = rng.random((5, 32, 48)) > 0.3
     # Seven frames are one attention block, where the context window equals full attention.
-    torch_views = ViewGenerator.load(GeneratorSettings()).generate(capture, renders, masks)
-    onnx = ViewGenerator.load(GeneratorSettings(backend='onnxruntime'))
+    untrained = GeneratorSettings(checkpoint='untrained')
+    torch_views = ViewGenerator.load(untrained).generate(capture, renders, masks)
+    onnx = ViewGenerator.load(GeneratorSettings(checkpoint='untrained', backend='onnxruntime'))
     onnx_views = onnx.generate(capture, renders, masks)
     difference = np.abs(onnx_views.astype(int) - torch_views.astype(int))
     # The denoiser matches to 1e-4 (test_model_export); after 4 steps and the

@@ -5,9 +5,11 @@
 A checkpoint is a folder in diffusers' layout, one sub-folder per part:
 ``transformer/`` (``AnyReconTransformer``), ``vae/`` (``AutoencoderKLWan``)
 and ``scheduler/``; weights are safetensors and are only read from disk.
-Without a checkpoint the generator is the tiny configuration with seeded
-random weights: it runs the whole loop (shapes, chunks, timing) but its
-images are noise, which callers must say.
+The package ships a small trained default (``anyrecon_ros/checkpoints/default``,
+made by ``tools/train_default.sh``), used when no checkpoint is named.
+``untrained`` names the tiny configuration with seeded random weights: it runs
+the whole loop (shapes, chunks, timing) but its images are noise, which
+callers must say.
 """
 
 from dataclasses import dataclass
@@ -33,13 +35,15 @@ CHECKPOINT_PARTS = ('transformer', 'vae', 'scheduler')
 # A checkpoint's own settings (JSON): the image width it was trained at.
 CHECKPOINT_SETTINGS = 'anyrecon.json'
 DEFAULT_WORKING_WIDTH = 256
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / 'checkpoints' / 'default'
+UNTRAINED = 'untrained'
 
 
 @dataclass
 class GeneratorSettings:
     """How views are generated."""
 
-    checkpoint: str = ''        # folder (see the module docstring); '' = untrained tiny model
+    checkpoint: str = ''        # folder; '' = the shipped default; 'untrained' = random tiny
     backend: str = 'torch'
     device: str = 'cpu'
     steps: int = 4              # 4 = the distilled schedule; more = an N-step flow sampler
@@ -65,12 +69,13 @@ class ViewGenerator:
         """Load ``settings.checkpoint`` (or the untrained tiny model) on ``settings.device``."""
         _check_settings(settings)
         working_width = DEFAULT_WORKING_WIDTH
-        if settings.checkpoint:
-            pipeline, trained = load_checkpoint(settings.checkpoint), True
-            working_width = checkpoint_settings(settings.checkpoint).get('working_width',
-                                                                         working_width)
-        else:
+        folder = settings.checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_dir()
+                                         else UNTRAINED)
+        if folder == UNTRAINED:
             pipeline, trained = untrained_pipeline(settings.seed), False
+        else:
+            pipeline, trained = load_checkpoint(folder), True
+            working_width = checkpoint_settings(folder).get('working_width', working_width)
         pipeline.to(torch.device(settings.device))
         if settings.backend == 'onnxruntime':
             pipeline.transformer = OnnxRuntimeDenoiser(pipeline.transformer,

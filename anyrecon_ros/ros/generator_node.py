@@ -59,8 +59,8 @@ class GeneratorNode(Node):
         self.generator = ViewGenerator.load(settings)
         if not self.generator.trained:
             self.get_logger().warning(
-                'no checkpoint set: using the untrained tiny generator, whose views are noise '
-                '(set the checkpoint parameter to a trained generator folder)')
+                'the generator is untrained (checkpoint untrained, or no default shipped): its '
+                'views are noise; set the checkpoint parameter to a trained generator folder')
         self.memory = GeometryMemory(MemoryConfig(voxel_size=voxel_size))
         self.bank = ViewBank()
         self.drops = DropCounter()
@@ -88,7 +88,8 @@ class GeneratorNode(Node):
         return GeneratorSettings(
             checkpoint=declare(self, 'checkpoint', '',
                                'Generator checkpoint folder (transformer/, vae/, scheduler/); '
-                               'empty: the untrained tiny generator (noise).'),
+                               'empty: the shipped default; untrained: a random tiny model '
+                               '(noise).'),
             backend=declare(self, 'backend', 'torch',
                             f'Denoiser backend: {", ".join(BACKENDS)} (onnxruntime runs the '
                             'exported denoiser step; tensorrt is not built yet).'),
