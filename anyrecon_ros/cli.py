@@ -49,12 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help='coverage viewpoints to plan (default 3)')
     offline.add_argument('--generation-width', type=int, default=0,
                          help="width of generated views (default: the generator's)")
-    offline.add_argument('--checkpoint', help='generator checkpoint folder (default: the '
-                         'untrained tiny generator)')
-    offline.add_argument('--backend', default='torch',
-                         choices=['torch', 'onnxruntime', 'tensorrt'],
-                         help='denoiser backend (default torch)')
-    offline.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    add_generator_arguments(offline)
     offline.set_defaults(run=_run_offline)
 
     evaluation = commands.add_parser(
@@ -71,15 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument('--width', type=int, default=0,
                             help='working resolution: larger images are resized to this width '
                                  "(default: the generator's working width)")
-    evaluation.add_argument('--steps', type=int, default=4,
-                            help='denoising steps of the anyrecon method (default 4)')
     evaluation.add_argument('--frames', type=int, default=100,
                             help='frames of a synthetic:SEED scene (default 100)')
-    evaluation.add_argument('--checkpoint', help='generator checkpoint folder (default: the '
-                            'shipped default checkpoint)')
-    evaluation.add_argument('--backend', default='torch',
-                            choices=['torch', 'onnxruntime', 'tensorrt'])
-    evaluation.add_argument('--device', default='cpu')
+    add_generator_arguments(evaluation)
     evaluation.set_defaults(run=_run_eval)
 
     train = commands.add_parser(
@@ -136,6 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_generator_arguments(parser) -> None:
+    """Add the options that choose and run the generator (see ``generator_settings``)."""
+    parser.add_argument('--checkpoint', default='',
+                        help='generator checkpoint folder (default: the shipped default; '
+                             'untrained: a random tiny model)')
+    parser.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'tensorrt'],
+                        help='denoiser backend (default torch)')
+    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--steps', type=int, default=4,
+                        help='denoising steps (default 4, the distilled schedule)')
+
+
+def generator_settings(args):
+    """Return the GeneratorSettings that ``add_generator_arguments`` options name."""
+    from anyrecon_ros.model.generator import GeneratorSettings
+    return GeneratorSettings(checkpoint=args.checkpoint, backend=args.backend,
+                             device=args.device, steps=args.steps)
+
+
 def _run_demo(args) -> int:
     from anyrecon_ros.demo import run_demo
     return run_demo(Path(args.out), timeout=args.timeout, scene=args.scene)
@@ -143,12 +151,12 @@ def _run_demo(args) -> int:
 
 def _run_offline(args) -> int:
     from anyrecon_ros.offline import main_offline
-    return main_offline(args)
+    return main_offline(args, generator_settings(args))
 
 
 def _run_eval(args) -> int:
     from anyrecon_ros.evaluation import main_eval
-    return main_eval(args)
+    return main_eval(args, generator_settings(args))
 
 
 def _run_train(args) -> int:

@@ -292,13 +292,11 @@ def _json_safe(value):
     return value
 
 
-def main_eval(args) -> int:
+def main_eval(args, generator: GeneratorSettings) -> int:
     """Run ``anyrecon eval`` from parsed arguments."""
     settings = EvalSettings(inputs=args.inputs, targets=args.targets, width=args.width,
                             frames=args.frames)
-    settings.generator = GeneratorSettings(checkpoint=args.checkpoint or '',
-                                           backend=args.backend, device=args.device,
-                                           steps=args.steps)
+    settings.generator = generator
     metrics = evaluate(args.scene, args.out, settings,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(report_markdown(metrics))

@@ -177,12 +177,11 @@ def _save_map(path: Path, memory, keyframes, generated):
         store.close()
 
 
-def main_offline(args) -> int:
+def main_offline(args, generator: GeneratorSettings) -> int:
     """Run ``anyrecon offline`` from parsed arguments."""
     settings = OfflineSettings(views=args.views, max_frames=args.max_frames,
                                loop=LoopConfig(generation_width=args.generation_width))
-    settings.generator = GeneratorSettings(checkpoint=args.checkpoint or '', device=args.device,
-                                           backend=args.backend)
+    settings.generator = generator
     counts = Counter()
     if args.scene:
         frames = scene_frames(args.scene, args.max_frames)
