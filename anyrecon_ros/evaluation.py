@@ -22,6 +22,10 @@ import numpy as np
 
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
+from anyrecon_ros.core.image_grid import image_row
+from anyrecon_ros.core.image_grid import stack_rows
+from anyrecon_ros.core.image_grid import tint_holes
+from anyrecon_ros.core.image_grid import write_rgb
 from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.scene_io.working_scene import SYNTHETIC_FRAMES
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
@@ -30,9 +34,7 @@ from anyrecon_ros.loop import LoopConfig
 from anyrecon_ros.loop import ReconstructionLoop
 from anyrecon_ros.model.generator import GeneratorSettings
 from anyrecon_ros.model.generator import ViewGenerator
-from anyrecon_ros.outputs import image_row
 from anyrecon_ros.outputs import ProgressPrinter
-from anyrecon_ros.outputs import tint_holes
 
 METHODS = ('render', 'inpaint', 'anyrecon')
 INPAINT_RADIUS = 3
@@ -241,15 +243,8 @@ def _write(out, metrics, truths, renders, predictions):
     for i, (truth, render) in enumerate(zip(truths, renders)):
         rows.append(image_row([truth.rgb, tint_holes(render.rgb, render.mask),
                                predictions['inpaint'][i][0], predictions['anyrecon'][i][0]]))
-    sheet = _stack(rows)
-    cv2.imwrite(str(out / 'compare.png'), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_rgb(out / 'compare.png', stack_rows(rows))
     (out / 'report.md').write_text(report_markdown(metrics))
-
-
-def _stack(rows):
-    width = max(row.shape[1] for row in rows)
-    return np.concatenate([np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)))
-                           for row in rows])
 
 
 def report_markdown(metrics: dict) -> str:

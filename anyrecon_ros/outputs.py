@@ -11,17 +11,16 @@ import json
 from pathlib import Path
 import sys
 
-import cv2
 import numpy as np
 
 from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.image_grid import image_row
+from anyrecon_ros.core.image_grid import stack_rows
+from anyrecon_ros.core.image_grid import tint_holes
+from anyrecon_ros.core.image_grid import write_rgb
 from anyrecon_ros.loop import trajectory_coverage
 
-# Pixels of a contact-sheet cell's height.
-SHEET_CELL_HEIGHT = 120
 SHEET_COLUMNS = 6
-# Render pixels the memory did not cover are tinted so holes stand out.
-HOLE_TINT = np.array([255, 0, 255], np.float32)
 
 
 def write_generated_images(folder, frames) -> list:
@@ -30,10 +29,7 @@ def write_generated_images(folder, frames) -> list:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for frame in frames:
-        path = folder / f'{frame.index:05d}.png'
-        if not cv2.imwrite(str(path), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f'could not write {path}')
-        paths.append(path)
+        paths.append(write_rgb(folder / f'{frame.index:05d}.png', frame.rgb))
     return paths
 
 
@@ -44,21 +40,15 @@ def contact_sheet(captures, renders, masks, generated) -> np.ndarray:
     bool, True where the memory was visible); rows may differ in length and
     size, cells are scaled to one height.
     """
-    rows = [image_row(captures),
-            image_row([tint_holes(render, mask) for render, mask in zip(renders, masks)]),
-            image_row(generated)]
-    width = max(row.shape[1] for row in rows)
-    padded = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0))) for row in rows]
-    return np.concatenate(padded)
+    return stack_rows([
+        image_row(captures),
+        image_row([tint_holes(render, mask) for render, mask in zip(renders, masks)]),
+        image_row(generated)])
 
 
 def write_contact_sheet(path, captures, renders, masks, generated) -> Path:
     """Write :func:`contact_sheet` as a PNG."""
-    path = Path(path)
-    sheet = contact_sheet(captures, renders, masks, generated)
-    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise OSError(f'could not write {path}')
-    return path
+    return write_rgb(path, contact_sheet(captures, renders, masks, generated))
 
 
 def sample_indices(count: int, samples: int = SHEET_COLUMNS) -> list:
@@ -138,23 +128,3 @@ def write_memory(folder, memory: GeometryMemory) -> Path:
     path = Path(folder) / 'memory.ply'
     memory.export_ply(path)
     return path
-
-
-def image_row(images) -> np.ndarray:
-    """Return images side by side, each scaled to the sheet's cell height."""
-    if not images:
-        return np.zeros((SHEET_CELL_HEIGHT, SHEET_CELL_HEIGHT, 3), np.uint8)
-    cells = []
-    for image in images:
-        height, width = image.shape[:2]
-        size = (max(1, round(width * SHEET_CELL_HEIGHT / height)), SHEET_CELL_HEIGHT)
-        cells.append(np.pad(cv2.resize(image, size, interpolation=cv2.INTER_AREA),
-                            ((0, 0), (0, 4), (0, 0))))
-    return np.concatenate(cells, axis=1)
-
-
-def tint_holes(render: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Return ``render`` with the pixels outside ``mask`` tinted magenta."""
-    tinted = render.astype(np.float32)
-    tinted[~mask] = 0.5 * tinted[~mask] + 0.5 * HOLE_TINT
-    return tinted.astype(np.uint8)

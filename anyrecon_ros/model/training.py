@@ -24,13 +24,16 @@ import math
 from pathlib import Path
 import time
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
+from anyrecon_ros.core.image_grid import image_row
+from anyrecon_ros.core.image_grid import stack_rows
+from anyrecon_ros.core.image_grid import tint_holes
+from anyrecon_ros.core.image_grid import write_rgb
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.procedural_scene import ROOM_SIZE
@@ -373,8 +376,6 @@ class Trainer:
 
     def validation_grid(self, path, steps: int = 8) -> Path:
         """Write rows of truth, renders (holes tinted) and generated frames of a fixed sample."""
-        from anyrecon_ros.outputs import image_row
-        from anyrecon_ros.outputs import tint_holes
         sample = self.maker.sample(np.random.default_rng(0))
         generated = self.pipeline(sample.captures, sample.renders, sample.masks,
                                   num_inference_steps=steps,
@@ -382,11 +383,7 @@ class Trainer:
         rows = [image_row(list(sample.frames)),
                 image_row([tint_holes(r, m) for r, m in zip(sample.renders, sample.masks)]),
                 image_row(list(generated))]
-        width = max(row.shape[1] for row in rows)
-        grid = np.concatenate([np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)))
-                               for row in rows])
-        cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        return Path(path)
+        return write_rgb(path, stack_rows(rows))
 
     # -- checkpoints: diffusers folders (safetensors) + the optimizer and step
 

@@ -29,6 +29,7 @@ from anyrecon_ros.core.planning import interpolate_trajectory
 from anyrecon_ros.core.planning import plan_coverage
 from anyrecon_ros.core.planning import Trajectory
 from anyrecon_ros.msg import Keyframe
+from anyrecon_ros.ros.conversions import check_frame_id
 from anyrecon_ros.ros.conversions import ConversionError
 from anyrecon_ros.ros.conversions.camera_info import camera_info_to_camera
 from anyrecon_ros.ros.conversions.path import poses_to_path
@@ -119,11 +120,8 @@ class PlannerNode(Node):
 
     def on_memory(self, msg: PointCloud2) -> None:
         """Keep the latest memory cloud; it is fused into a memory when a plan needs it."""
-        if msg.header.frame_id != self.frame_id:
-            self._warn(f'ignored a memory cloud in frame {msg.header.frame_id!r}, not '
-                       f'{self.frame_id!r}')
-            return
         try:
+            check_frame_id(msg.header, self.frame_id)
             xyz, rgb, _ = cloud_to_points(msg)
         except ConversionError as error:
             self._warn(f'ignored a memory cloud: {error}')
@@ -133,11 +131,8 @@ class PlannerNode(Node):
 
     def on_keyframe(self, msg: Keyframe) -> None:
         """Keep the keyframe's pose, and its intrinsics as the camera to plan for."""
-        if msg.header.frame_id != self.frame_id:
-            self._warn(f'ignored keyframe {msg.id} in frame {msg.header.frame_id!r}, not '
-                       f'{self.frame_id!r}')
-            return
         try:
+            check_frame_id(msg.header, self.frame_id)
             camera = camera_info_to_camera(msg.camera_info)
             pose = pose_to_matrix(msg.pose)
         except ConversionError as error:

@@ -6,6 +6,7 @@ Every function raises ConversionError (a ValueError) for a message or array
 it cannot convert, with a message that says why.
 """
 
+from anyrecon_ros.ros.conversions._common import check_frame_id
 from anyrecon_ros.ros.conversions._common import ConversionError
 from anyrecon_ros.ros.conversions.camera_info import camera_info_to_camera
 from anyrecon_ros.ros.conversions.camera_info import camera_to_camera_info
@@ -30,6 +31,7 @@ __all__ = [
     'InvalidKeyframe',
     'array_to_image',
     'camera_info_to_camera',
+    'check_frame_id',
     'camera_to_camera_info',
     'cloud_to_points',
     'depth_to_metres',
