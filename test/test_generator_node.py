@@ -88,6 +88,27 @@ def test_generator_node_generates_along_a_path(ros):
     assert generator.generated_count == 7
 
 
+def test_a_path_sent_before_any_keyframe_waits_for_one(ros):
+    generator = _generator_node(ros)
+    talker = ros.node('talker')
+    keyframe_pub = talker.create_publisher(Keyframe, 'keyframes', keyframe_history_qos())
+    path_pub = talker.create_publisher(Path, 'trajectory', latched_qos())
+    generated = ros.collect(GeneratedView, '/generator_node/generated', keyframe_qos())
+    progress = ros.collect(GenerationProgress, '/generator_node/progress', status_qos(),
+                           node=talker)
+    keyframes = _keyframes()
+    assert ros.spin_until(lambda: path_pub.get_subscription_count() > 0
+                          and keyframe_pub.get_subscription_count() > 0)
+    path_pub.publish(poses_to_path(_turn(generator_pose(keyframes[-1]), 3), 'map'))
+    assert ros.spin_until(lambda: progress and progress[-1].stage == 'waiting', timeout=10)
+    assert not generated and not generator.drops.items()
+    for msg in keyframes:
+        keyframe_pub.publish(msg)
+    assert ros.spin_until(lambda: len(generated) == 3, timeout=60)
+    assert ros.spin_until(lambda: progress[-1].stage == 'done', timeout=10)
+    assert progress[-1].trajectory_id == 1
+
+
 def generator_pose(keyframe):
     """Return the camera-to-world matrix of a Keyframe message."""
     from anyrecon_ros.ros.conversions import keyframe_to_view

@@ -71,6 +71,7 @@ class GeneratorNode(Node):
         self._lock = threading.Lock()
         self._pending_keyframes = []
         self._pending_trajectory = None
+        self._waiting_reported = False
         self._wake = threading.Event()
         self._stopping = False
         self.generated_pub = self.create_publisher(GeneratedView, '~/generated', keyframe_qos())
@@ -157,9 +158,23 @@ class GeneratorNode(Node):
             self._wake.clear()
             self._add_pending_keyframes()
             with self._lock:
+                # A path that arrives before any keyframe (the planner's latched
+                # one, or keyframes still in flight from the memory node) waits
+                # for the first keyframe instead of being lost.
+                if not len(self.bank):
+                    self._report_waiting()
+                    continue
                 poses, self._pending_trajectory = self._pending_trajectory, None
             if poses is not None and not self._stopping:
                 self._generate(poses)
+
+    def _report_waiting(self) -> None:
+        if self._pending_trajectory is None or self._waiting_reported:
+            return
+        self._waiting_reported = True
+        self.get_logger().info('trajectory received before any keyframe: it waits for one')
+        self._publish_progress(self.trajectories_done + 1, 'waiting',
+                               message='no keyframes yet')
 
     def _add_pending_keyframes(self) -> None:
         with self._lock:
@@ -175,10 +190,6 @@ class GeneratorNode(Node):
 
     def _generate(self, poses) -> None:
         trajectory_id = self.trajectories_done + 1
-        if not len(self.bank):
-            self._publish_progress(trajectory_id, 'failed', message='no keyframes yet')
-            self.drop('no_keyframes', 'trajectory received before any keyframe')
-            return
         camera = self.bank.views()[-1].camera
         loop = ReconstructionLoop(self.memory, self.bank, self.generator, self.loop_config)
         self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
