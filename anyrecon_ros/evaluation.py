@@ -180,7 +180,7 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     truths = [scene.view(index) for index in targets]
     before = GeometryMemory.from_state_dict(memory.state_dict())
     renders = [before.render(scene.camera, truth.camera_to_world) for truth in truths]
-    inpainted = [_inpaint(render) for render in renders]
+    inpainted = [inpaint_render(render) for render in renders]
     loop = ReconstructionLoop(memory, bank, generator,
                               LoopConfig(generation_width=scene.camera.width))
     generated = loop.run(scene.camera, [truth.camera_to_world for truth in truths],
@@ -205,7 +205,8 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     return metrics
 
 
-def _inpaint(render):
+def inpaint_render(render):
+    """Return (rgb, depth): a memory render with its holes filled by Telea inpainting."""
     holes = (~render.mask).astype(np.uint8)
     rgb = cv2.inpaint(render.rgb, holes, INPAINT_RADIUS, cv2.INPAINT_TELEA)
     depth = cv2.inpaint(np.nan_to_num(render.depth).astype(np.float32), holes, INPAINT_RADIUS,

@@ -38,3 +38,4 @@ if kitchen.is_file():
         print(f'  {method:8s} psnr {figures["psnr"]:6.2f}  psnr_unseen '
               f'{figures["psnr_unseen"]:6.2f}  ssim {figures["ssim"]:.3f}')
 PY
+.venv/bin/python tools/autoencoder_ceiling.py "$checkpoint"
