@@ -76,6 +76,63 @@ def context_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     return torch.cat(outputs, dim=-2)
 
 
+def batched_context_window_attention(query: torch.Tensor, key: torch.Tensor,
+                                     value: torch.Tensor, tokens_per_frame: int,
+                                     block_frames: int = 8, window: int = 1) -> torch.Tensor:
+    """Attend like :func:`context_window_attention`, as one batched, traceable attention.
+
+    The sequence is padded to whole blocks and every query block attends, in
+    one masked attention over a blocks axis, to block 0 and its ``2 * window
+    + 1`` neighbours (padding, blocks past either end and a block 0 already
+    among the neighbours are masked out). The cost stays linear in the frame
+    count and no Python loop depends on it, so a graph exported with a
+    dynamic frame axis keeps the context window's savings.
+    """
+    leading, tokens = query.shape[:-2], query.shape[-2]
+    block_tokens = block_frames * tokens_per_frame
+    blocks = (tokens + block_tokens - 1) // block_tokens
+    padding = blocks * block_tokens - tokens
+
+    def by_block(tensor):  # (..., N, D) -> (L, blocks, block_tokens, D), L the leading dims
+        padded = F.pad(tensor.reshape(-1, tokens, tensor.shape[-1]), (0, 0, 0, padding))
+        return padded.unflatten(1, (blocks, block_tokens))
+
+    real = F.pad(torch.ones(tokens, dtype=torch.bool, device=query.device), (0, padding))
+    real = real.view(blocks, block_tokens)
+    block = torch.arange(blocks, device=query.device)
+    keys, values = by_block(key), by_block(value)
+    # Block 0 for every query block, unless it is among the neighbours already.
+    gathered_keys = [keys[:, :1].expand_as(keys)]
+    gathered_values = [values[:, :1].expand_as(values)]
+    visible = [real[0].expand(blocks, -1) & (block > window)[:, None]]
+    for offset in range(-window, window + 1):
+        # Neighbour ``offset`` of block i is block i + offset: shift the blocks axis.
+        gathered_keys.append(_shift_blocks(keys, offset, window, blocks))
+        gathered_values.append(_shift_blocks(values, offset, window, blocks))
+        inside = (block + offset >= 0) & (block + offset < blocks)
+        visible.append(_shift_blocks(real, offset, window, blocks, axis=-2) & inside[:, None])
+    # An additive mask, built once at (blocks, 1, 1, keys): with a boolean one
+    # the ONNX graph selects and NaN-checks the whole score tensor instead
+    # (most of ONNX Runtime's time). Every query sees its own block, so no
+    # row is all -inf.
+    hidden = ~torch.cat(visible, dim=-1)[:, None, None, :]
+    bias = torch.zeros(hidden.shape, dtype=query.dtype, device=query.device)
+    bias = bias.masked_fill(hidden, float('-inf'))
+    # Blocks lead so that SDPA sees 4D tensors.
+    attended = F.scaled_dot_product_attention(
+        by_block(query).transpose(0, 1), torch.cat(gathered_keys, dim=-2).transpose(0, 1),
+        torch.cat(gathered_values, dim=-2).transpose(0, 1), attn_mask=bias)
+    attended = attended.transpose(0, 1).flatten(1, 2)[:, :tokens]
+    return attended.reshape(*leading, tokens, attended.shape[-1])
+
+
+def _shift_blocks(tensor: torch.Tensor, offset: int, window: int, blocks,
+                  axis: int = -3) -> torch.Tensor:
+    # Entry i along ``axis`` (negative) is block i + offset (zeros past either end).
+    padded = F.pad(tensor, [0, 0] * (-axis - 1) + [window, window])
+    return padded.narrow(axis, window + offset, blocks)
+
+
 def apply_wan_rotary(hidden_states: torch.Tensor, freqs_cos: torch.Tensor,
                      freqs_sin: torch.Tensor) -> torch.Tensor:
     """Rotate (B, N, heads, D) query or key features by Wan's 3D RoPE.
@@ -106,10 +163,14 @@ class ContextWindowAttnProcessor:
     _attention_backend = None
     _parallel_config = None
 
-    def __init__(self, block_frames: int = 8, window: int = 1):
+    def __init__(self, block_frames: int = 8, window: int = 1, batched: bool = False):
         _check_layout(1, block_frames, window)
         self.block_frames = block_frames
         self.window = window
+        # Batched: :func:`batched_context_window_attention`, the same result
+        # without a loop over blocks, which exporters trace (a dynamic graph
+        # cannot unroll a loop whose length depends on the frame count).
+        self.batched = batched
         self.tokens_per_frame = None
 
     def __call__(self, attn, hidden_states: torch.Tensor,
@@ -137,6 +198,9 @@ class ContextWindowAttnProcessor:
 
     def attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Attend (B, heads, N, D) queries to keys and values under the context window."""
+        if self.batched:
+            return batched_context_window_attention(query, key, value, self.tokens_per_frame,
+                                                    self.block_frames, self.window)
         return context_window_attention(query, key, value, self.tokens_per_frame,
                                         self.block_frames, self.window)
 

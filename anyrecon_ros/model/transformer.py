@@ -80,14 +80,17 @@ class AnyReconTransformer(WanTransformer3DModel):
                 'text_seq_len': WAN_TEXT_SEQ_LEN, 'sparse_attention': True,
                 'block_frames': 8, 'attention_window': 1}
 
-    def set_attention(self, sparse: bool) -> None:
+    def set_attention(self, sparse: bool, batched: bool = False) -> None:
         """Use context-window sparse (True) or stock full (False) self-attention in every block.
 
         The choice is recorded in the config, so ``save_pretrained`` keeps it.
+        ``batched`` computes the context window without a loop over blocks
+        (same result; what the ONNX export traces).
         """
         for block in self.blocks:
             block.attn1.set_processor(
-                ContextWindowAttnProcessor(self.config.block_frames, self.config.attention_window)
+                ContextWindowAttnProcessor(self.config.block_frames, self.config.attention_window,
+                                           batched)
                 if sparse else WanAttnProcessor())
         self.register_to_config(sparse_attention=bool(sparse))
 
