@@ -93,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument('--learning-rate', type=float, default=1e-4)
     distill.set_defaults(run=_run_distill)
 
+    exported = commands.add_parser(
+        'export', help='export the generator to ONNX (checked in ONNX Runtime) or TensorRT')
+    exported.add_argument('--format', choices=['onnx', 'tensorrt'], default='onnx',
+                          help='onnx: denoiser step, VAE encoder and decoder; tensorrt: also '
+                               'the FP16 engine of the denoiser step (exit 3 where tensorrt or '
+                               'CUDA is missing)')
+    exported.add_argument('--checkpoint', default='',
+                          help='generator checkpoint folder (default: the shipped default)')
+    exported.add_argument('--out', default='out/export', help='folder for the graphs and engines')
+    exported.add_argument('--width', type=int, default=0,
+                          help="image width (default: the checkpoint's working width)")
+    exported.add_argument('--height', type=int, default=0, help='image height (default: 4:3)')
+    exported.set_defaults(run=_run_export)
+
     node = commands.add_parser(
         'node', help='run one node, like `ros2 run anyrecon_ros NAME` (no ros2cli needed)')
     node.add_argument('name', choices=NODES, help='the node to run')
@@ -103,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser('bench', help='measure speed, side by side with references')
     bench.add_argument('--quick', action='store_true', help='fewer repeats')
     bench.add_argument('--out', default='bench', help='folder for bench.json and bench.md')
-    bench.add_argument('--sections', nargs='+', choices=['geometry', 'generator'],
+    bench.add_argument('--sections', nargs='+',
+                       choices=['geometry', 'generator', 'ros', 'demo_memory'],
                        help='run only these sections (default: all)')
     bench.set_defaults(run=_run_bench)
 
@@ -130,8 +145,9 @@ def add_generator_arguments(parser) -> None:
     parser.add_argument('--checkpoint', default='',
                         help='generator checkpoint folder (default: the shipped default; '
                              'untrained: a random tiny model)')
-    parser.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'tensorrt'],
-                        help='denoiser backend (default torch)')
+    parser.add_argument('--backend', default='auto',
+                        choices=['auto', 'torch', 'onnxruntime', 'tensorrt'],
+                        help='denoiser backend (default auto: the fastest this machine has)')
     parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
     parser.add_argument('--steps', type=int, default=4,
                         help='denoising steps (default 4, the distilled schedule)')
@@ -181,6 +197,11 @@ def _run_distill(args) -> int:
     width = checkpoint_settings(args.teacher).get('working_width')
     Distiller(load_checkpoint(args.teacher), config, working_width=width).run()
     return 0
+
+
+def _run_export(args) -> int:
+    from anyrecon_ros.runtime_export import main_export
+    return main_export(args)
 
 
 def _run_node(args) -> int:

@@ -4,7 +4,7 @@
 
 Usage: ros2 launch anyrecon_ros anyrecon.launch.py [namespace:=robot1]
     [params_file:=my.yaml] [pose_source:=pose|odom|tf] [use_depth:=true]
-    [backend:=torch] [device:=cpu] [rviz:=false]
+    [backend:=auto] [device:=cpu] [rviz:=false]
 
 ``params_file`` is applied on top of the installed config/anyrecon.yaml, so it
 only needs the parameters it changes. The camera topics (``image``,
@@ -32,7 +32,7 @@ ARGUMENTS = {
                     '(default: that file itself)'),
     'pose_source': ('pose', 'Where the memory node takes poses from: pose, odom or tf'),
     'use_depth': ('true', 'Use the depth topic (else depth is estimated from images)'),
-    'backend': ('torch', 'Generator backend: torch, onnxruntime or tensorrt'),
+    'backend': ('auto', 'Generator backend: auto, torch, onnxruntime or tensorrt'),
     'device': ('cpu', 'Generator device: cpu, cuda, cuda:1, ...'),
     'rviz': ('false', 'Start RViz with config/anyrecon.rviz'),
 }

@@ -13,8 +13,8 @@ callers must say.
 """
 
 from dataclasses import dataclass
-import importlib.util
 import json
+import os
 from pathlib import Path
 
 from diffusers import AutoencoderKLWan
@@ -25,12 +25,21 @@ import torch
 from anyrecon_ros.model.pipeline import AnyReconPipeline
 from anyrecon_ros.model.pipeline import SIZE_MULTIPLE
 from anyrecon_ros.model.runtimes import OnnxRuntimeDenoiser
+from anyrecon_ros.model.runtimes import TensorRTDenoiser
 from anyrecon_ros.model.scheduling import make_scheduler
+from anyrecon_ros.model.tensorrt_engine import tensorrt_missing
 from anyrecon_ros.model.transformer import AnyReconTransformer
 from anyrecon_ros.model.vae import FrameVAE
 
-# Denoiser backends: PyTorch, ONNX Runtime (the exported step), TensorRT where installed.
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+# Denoiser backends: PyTorch, ONNX Runtime (the exported step), TensorRT where
+# installed, and auto: the fastest this machine has.
+BACKENDS = ('auto', 'torch', 'onnxruntime', 'tensorrt')
+# What auto takes on a CPU: `anyrecon bench` measures the denoiser step in
+# ONNX Runtime at about 0.8x PyTorch's speed on the 2-core reference machine.
+CPU_BACKEND = 'torch'
+# TensorRT engines are built for sequences of up to this many capture views
+# (plus the carried frames and a chunk).
+TENSORRT_CAPTURE_VIEWS = (1, 4, 8)
 CHECKPOINT_PARTS = ('transformer', 'vae', 'scheduler')
 # A checkpoint's own settings (JSON): the image width it was trained at.
 CHECKPOINT_SETTINGS = 'anyrecon.json'
@@ -44,30 +53,39 @@ class GeneratorSettings:
     """How views are generated."""
 
     checkpoint: str = ''        # folder; '' = the shipped default; 'untrained' = random tiny
-    backend: str = 'torch'
+    backend: str = 'auto'      # auto, torch, onnxruntime, tensorrt (see resolve_backend)
     device: str = 'cpu'
     steps: int = 4              # 4 = the distilled schedule; more = an N-step flow sampler
     seed: int = 0
     chunk_frames: int = 40
     carry_frames: int = 2
+    engine_cache: str = ''      # TensorRT engines; '' = ~/.cache/anyrecon_ros/tensorrt
 
 
 class ViewGenerator:
     """Generate views from capture images and memory renders (see ``AnyReconPipeline``)."""
 
     def __init__(self, pipeline: AnyReconPipeline, settings: GeneratorSettings,
-                 trained: bool, working_width: int = DEFAULT_WORKING_WIDTH):
+                 trained: bool, working_width: int = DEFAULT_WORKING_WIDTH,
+                 backend: str = 'torch'):
         self.pipeline = pipeline
         self.settings = settings
         self.trained = trained
+        # The backend that runs the denoiser (what ``auto`` resolved to).
+        self.backend = backend
         # Image width the model was trained at: the loop generates at it by default.
         self.working_width = working_width
         self.size_multiple = SIZE_MULTIPLE
 
     @classmethod
     def load(cls, settings: GeneratorSettings = GeneratorSettings()) -> 'ViewGenerator':
-        """Load ``settings.checkpoint`` (or the untrained tiny model) on ``settings.device``."""
+        """Load ``settings.checkpoint`` (or the untrained tiny model) on ``settings.device``.
+
+        Settings this machine cannot honour (an unavailable backend or
+        device) raise ValueError here, before anything runs.
+        """
         _check_settings(settings)
+        backend = resolve_backend(settings.backend, settings.device)
         working_width = DEFAULT_WORKING_WIDTH
         folder = settings.checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_dir()
                                          else UNTRAINED)
@@ -77,10 +95,14 @@ class ViewGenerator:
             pipeline, trained = load_checkpoint(folder), True
             working_width = checkpoint_settings(folder).get('working_width', working_width)
         pipeline.to(torch.device(settings.device))
-        if settings.backend == 'onnxruntime':
+        if backend == 'onnxruntime':
             pipeline.transformer = OnnxRuntimeDenoiser(pipeline.transformer,
                                                        providers=_onnx_providers(settings.device))
-        return cls(pipeline, settings, trained, working_width)
+        elif backend == 'tensorrt':
+            pipeline.transformer = TensorRTDenoiser(
+                pipeline.transformer, tensorrt_frames(settings),
+                settings.engine_cache or _default_engine_cache(), settings.device)
+        return cls(pipeline, settings, trained, working_width, backend)
 
     def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
                  progress=None) -> np.ndarray:
@@ -160,6 +182,46 @@ def checkpoint_settings(folder) -> dict:
     return settings
 
 
+def resolve_backend(backend: str, device: str) -> str:
+    """Return the backend that runs the denoiser; ``auto`` takes the fastest available.
+
+    On a CUDA device that is TensorRT where it is installed, else PyTorch; on
+    the CPU, ``CPU_BACKEND``. An explicit backend this machine lacks raises
+    ValueError naming what is missing.
+    """
+    cuda = device.startswith('cuda')
+    if backend == 'auto':
+        if cuda:
+            return 'torch' if tensorrt_missing() else 'tensorrt'
+        return CPU_BACKEND
+    if backend == 'tensorrt':
+        missing = tensorrt_missing()
+        if missing:
+            raise ValueError('backend tensorrt needs the tensorrt package and a CUDA GPU; this '
+                             f'machine lacks {" and ".join(missing)} (use backend auto, torch '
+                             'or onnxruntime)')
+        if not cuda:
+            raise ValueError(f'backend tensorrt runs on a CUDA device, not {device!r} '
+                             '(set device cuda)')
+    return backend
+
+
+def tensorrt_frames(settings: GeneratorSettings) -> tuple:
+    """Return the (min, opt, max) frames of a denoiser engine's profile for ``settings``.
+
+    A sequence is the capture views, the carried frames, then a chunk (the
+    last one shorter).
+    """
+    low, opt, high = TENSORRT_CAPTURE_VIEWS
+    tail = settings.carry_frames + settings.chunk_frames
+    return low + 1, opt + tail, high + tail
+
+
+def _default_engine_cache() -> Path:
+    cache = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+    return Path(cache) / 'anyrecon_ros' / 'tensorrt'
+
+
 def _config_name(part: str) -> str:
     return 'scheduler_config.json' if part == 'scheduler' else 'config.json'
 
@@ -167,16 +229,6 @@ def _config_name(part: str) -> str:
 def _check_settings(settings: GeneratorSettings) -> None:
     if settings.backend not in BACKENDS:
         raise ValueError(f'backend {settings.backend!r} is not one of {", ".join(BACKENDS)}')
-    if settings.backend == 'tensorrt':
-        if importlib.util.find_spec('tensorrt') is None or not torch.cuda.is_available():
-            raise ValueError('backend tensorrt needs the tensorrt package and a CUDA GPU, and '
-                             'this machine lacks '
-                             + ' and '.join(what for what, missing in (
-                                 ('tensorrt', importlib.util.find_spec('tensorrt') is None),
-                                 ('CUDA', not torch.cuda.is_available())) if missing)
-                             + '; use backend torch or onnxruntime')
-        raise ValueError('backend tensorrt: engine building is not built yet (the runtimes '
-                         'issue); use backend torch or onnxruntime')
     if settings.steps < 1 or settings.chunk_frames < 1 or settings.carry_frames < 0:
         raise ValueError('need steps >= 1, chunk_frames >= 1 and carry_frames >= 0')
     if settings.device.startswith('cuda') and not torch.cuda.is_available():

@@ -82,8 +82,9 @@ class GeneratorNode(Node):
         self.create_subscription(Path, 'trajectory', self.on_trajectory, latched_qos())
         self._worker = threading.Thread(target=self._work, name='generator', daemon=True)
         self._worker.start()
-        self.get_logger().info(f'generator ready ({settings.backend} on {settings.device}, '
-                               f'{settings.steps} steps)')
+        chosen = ', chosen by auto' if settings.backend == 'auto' else ''
+        self.get_logger().info(f'generator ready (backend {self.generator.backend}{chosen}, '
+                               f'on {settings.device}, {settings.steps} steps)')
 
     def _declare_generator(self) -> GeneratorSettings:
         return GeneratorSettings(
@@ -91,9 +92,10 @@ class GeneratorNode(Node):
                                'Generator checkpoint folder (transformer/, vae/, scheduler/); '
                                'empty: the shipped default; untrained: a random tiny model '
                                '(noise).'),
-            backend=declare(self, 'backend', 'torch',
-                            f'Denoiser backend: {", ".join(BACKENDS)} (onnxruntime runs the '
-                            'exported denoiser step; tensorrt is not built yet).'),
+            backend=declare(self, 'backend', 'auto',
+                            f'Denoiser backend: {", ".join(BACKENDS)} (auto: TensorRT on a '
+                            'CUDA device where installed, else the fastest on this machine; '
+                            'onnxruntime and tensorrt run the exported denoiser step).'),
             device=declare(self, 'device', 'cpu', 'Torch device: cpu, cuda, cuda:1, ...'),
             steps=declare(self, 'steps', 4, 'Denoising steps (4: the distilled schedule).',
                           (1, 1000)),
