@@ -58,7 +58,7 @@ def machine_description() -> dict:
 def bench_geometry(quick: bool) -> dict:
     """Keyframe insert, 1M-point render and retrieval, each beside open3d."""
     import open3d as o3d
-    repeats = 5 if quick else 20
+    repeats = 10 if quick else 20
     scene, camera = ProceduralScene(seed=0), default_camera()
     figures = {}
     frames = [scene.render(camera, pose) + (pose,) for pose in scene.camera_path(6)]
@@ -176,6 +176,7 @@ def bench_generator(quick: bool, frame_counts=GENERATOR_FRAMES, speedup_frames: 
     import torch
     from diffusers import AutoencoderKLWan
     from anyrecon_ros.model.pipeline import AnyReconPipeline
+    from anyrecon_ros.model.runtimes import OnnxRuntimeDenoiser
     from anyrecon_ros.model.scheduling import make_scheduler
     from anyrecon_ros.model.transformer import AnyReconTransformer
     from anyrecon_ros.model.vae import FrameVAE
@@ -185,6 +186,8 @@ def bench_generator(quick: bool, frame_counts=GENERATOR_FRAMES, speedup_frames: 
                                 vae=AutoencoderKLWan(**FrameVAE.tiny_config()).eval(),
                                 scheduler=make_scheduler())
     timer = ForwardTimer(transformer)
+    # The same weights as an exported graph (the context window kept), for the runtime rows.
+    onnx_denoiser = OnnxRuntimeDenoiser(transformer)
     rng = np.random.default_rng(0)
     captures = GENERATOR_CAPTURE_VIEWS
     capture = rng.integers(0, 256, (captures, image_size, image_size, 3), dtype=np.uint8)
@@ -195,7 +198,7 @@ def bench_generator(quick: bool, frame_counts=GENERATOR_FRAMES, speedup_frames: 
     def generate(row, name, renders, masks, steps):
         # Median end-to-end run (after a warm-up), with its denoiser time.
         runs = []
-        for _ in range(1 + (1 if quick else 3)):
+        for _ in range(1 + (3 if quick else 5)):
             timer.total_ms, start = 0.0, time.perf_counter()
             pipeline(capture, renders, masks, num_inference_steps=steps,
                      chunk_frames=chunk_frames)
@@ -215,8 +218,13 @@ def bench_generator(quick: bool, frame_counts=GENERATOR_FRAMES, speedup_frames: 
             with torch.no_grad():
                 row[f'denoiser_{mode}_ms'] = median_ms(lambda: transformer(
                     hidden_states=hidden, timestep=torch.tensor([500.0]), return_dict=False),
-                    3 if quick else 5)
+                    5 if quick else 9)
             generate(row, f'4_steps_{mode}', renders, masks, 4)
+        transformer.set_attention(True)  # what the graph is exported with, on first use
+        row['denoiser_onnxruntime_ms'] = median_ms(lambda: onnx_denoiser(
+            hidden_states=hidden, timestep=torch.tensor([500.0])), 5 if quick else 9)
+        row['onnxruntime_speedup_vs_torch'] = (row['denoiser_sparse_ms']
+                                               / row['denoiser_onnxruntime_ms'])
         if frames == speedup_frames:
             generate(row, '50_steps_full', renders, masks, 50)
             for kind in ('generate', 'denoising'):
@@ -234,10 +242,25 @@ def bench_generator(quick: bool, frame_counts=GENERATOR_FRAMES, speedup_frames: 
     figures['frame_counts'] = list(frame_counts)
     figures['speedup_frames'] = speedup_frames
     figures['per_frame_spread'] = max(per_frame) / min(per_frame) - 1.0
+    speedups = [figures[f'frames_{f}']['onnxruntime_speedup_vs_torch'] for f in frame_counts]
+    figures['onnxruntime_speedup_vs_torch'] = statistics.median(speedups)
     return figures
 
 
-SECTIONS = {'geometry': bench_geometry, 'generator': bench_generator}
+def bench_ros_section(quick: bool) -> dict:
+    """ROS 2 message throughput (``bench_ros``; rclpy is only loaded when it runs)."""
+    from anyrecon_ros.bench_ros import bench_ros
+    return bench_ros(quick)
+
+
+def bench_demo_memory_section(quick: bool) -> dict:
+    """Peak memory of the demo (``bench_ros.bench_demo_memory``)."""
+    from anyrecon_ros.bench_ros import bench_demo_memory
+    return bench_demo_memory(quick)
+
+
+SECTIONS = {'geometry': bench_geometry, 'generator': bench_generator,
+            'ros': bench_ros_section, 'demo_memory': bench_demo_memory_section}
 
 
 def run_bench(out: Path, quick: bool, sections=None) -> dict:
@@ -269,6 +292,13 @@ def markdown_table(results: dict) -> str:
     generator = results.get('generator')
     if generator:
         lines += generator_table(generator)
+    if results.get('ros') or results.get('demo_memory'):
+        from anyrecon_ros.bench_ros import demo_memory_table
+        from anyrecon_ros.bench_ros import ros_table
+        if results.get('ros'):
+            lines += ros_table(results['ros'])
+        if results.get('demo_memory'):
+            lines += demo_memory_table(results['demo_memory'])
     return '\n'.join(lines) + '\n'
 
 
@@ -278,12 +308,14 @@ def generator_table(generator: dict) -> list:
              f'{generator["tokens_per_frame"]} tokens per frame, {generator["capture_views"]} '
              f'capture views, chunks of {generator["chunk_frames"]}), ms; generation is end to '
              'end, denoising its time inside the denoiser:', '',
-             '| frames | denoiser call sparse | denoiser call full | 4 steps sparse '
-             '(denoising) | 4 steps full (denoising) | 50 steps full (denoising) |',
-             '|---|---|---|---|---|---|']
+             '| frames | denoiser call sparse | denoiser call full | denoiser call ONNX Runtime '
+             '| 4 steps sparse (denoising) | 4 steps full (denoising) | 50 steps full '
+             '(denoising) |',
+             '|---|---|---|---|---|---|---|']
     for frames in generator['frame_counts']:
         row = generator[f'frames_{frames}']
-        cells = [f'{row["denoiser_sparse_ms"]:.0f}', f'{row["denoiser_full_ms"]:.0f}']
+        cells = [f'{row["denoiser_sparse_ms"]:.0f}', f'{row["denoiser_full_ms"]:.0f}',
+                 f'{row["denoiser_onnxruntime_ms"]:.0f}']
         for name in ('4_steps_sparse', '4_steps_full', '50_steps_full'):
             cells.append(f'{row[f"generate_{name}_ms"]:.0f} ({row[f"denoising_{name}_ms"]:.0f})'
                          if f'generate_{name}_ms' in row else '')
@@ -298,5 +330,7 @@ def generator_table(generator: dict) -> list:
               f'Time per frame, 4 steps sparse, varies by '
               f'{100 * generator["per_frame_spread"]:.0f} % over '
               f'{generator["frame_counts"][0]} to {generator["frame_counts"][-1]} frames '
-              '(target 20 %).']
+              '(target 20 %). The denoiser step in ONNX Runtime (the exported graph, context '
+              f'window kept) is {generator["onnxruntime_speedup_vs_torch"]:.2f}x as fast as '
+              'PyTorch (median over the frame counts).']
     return lines

@@ -38,6 +38,10 @@ def test_generator_bench_reports_every_figure():
             assert row[f'denoiser_{mode}_ms'] > 0
             # The denoiser runs inside the generation, so it takes part of its time.
             assert 0 < row[f'denoising_4_steps_{mode}_ms'] < row[f'generate_4_steps_{mode}_ms']
+        assert row['denoiser_onnxruntime_ms'] > 0
+        assert row['onnxruntime_speedup_vs_torch'] == (row['denoiser_sparse_ms']
+                                                       / row['denoiser_onnxruntime_ms'])
+    assert figures['onnxruntime_speedup_vs_torch'] > 0
     row = figures['frames_4']
     assert row['denoising_50_steps_full_ms'] > row['denoising_4_steps_full_ms']
     assert row['generate_speedup_4_sparse_vs_50_full'] == (
