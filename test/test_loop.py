@@ -3,6 +3,7 @@
 """The closed loop without ROS, and loading the generator it runs."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -176,6 +177,17 @@ def test_incomplete_checkpoints_and_bad_settings_are_refused(tmp_path):
         ViewGenerator.load(GeneratorSettings(steps=0))
     # The scheduler config is plain JSON: nothing executable is ever loaded.
     json.loads((tmp_path / 'scheduler' / 'scheduler_config.json').read_text())
+
+
+def test_pickle_checkpoints_are_refused_saying_why(tmp_path):
+    save_checkpoint(untrained_pipeline(), tmp_path)
+    weights = tmp_path / 'transformer' / 'diffusion_pytorch_model.safetensors'
+    # A pickle that would run code if it were ever unpickled.
+    weights.with_suffix('.bin').write_bytes(b'cos\nsystem\n(S"touch pwned"\ntR.')
+    weights.unlink()
+    with pytest.raises(ValueError, match='only pickle checkpoints .*arbitrary code'):
+        ViewGenerator.load(GeneratorSettings(checkpoint=str(tmp_path)))
+    assert not (tmp_path / 'pwned').exists() and not pathlib.Path('pwned').exists()
 
 
 def test_onnxruntime_backend_generates_what_torch_generates():

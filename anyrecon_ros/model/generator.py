@@ -22,6 +22,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 import numpy as np
 import torch
 
+from anyrecon_ros.core.safe_weights import refuse_pickle_only_folder
 from anyrecon_ros.model.pipeline import AnyReconPipeline
 from anyrecon_ros.model.pipeline import SIZE_MULTIPLE
 from anyrecon_ros.model.runtimes import OnnxRuntimeDenoiser
@@ -142,7 +143,11 @@ def save_checkpoint(pipeline: AnyReconPipeline, folder, working_width: int = Non
 
 
 def load_checkpoint(folder) -> AnyReconPipeline:
-    """Load a checkpoint folder written by :func:`save_checkpoint`; never from the hub."""
+    """Load a checkpoint folder written by :func:`save_checkpoint`; never from the hub.
+
+    Weights are read from safetensors only; a part holding only pickles
+    (``.bin``, ``.pt``, ...) is refused with ValueError saying why.
+    """
     folder = Path(folder)
     missing = [part for part in CHECKPOINT_PARTS if not (folder / part / _config_name(part))
                .is_file()]
@@ -151,6 +156,8 @@ def load_checkpoint(folder) -> AnyReconPipeline:
             f'generator checkpoint {folder} is incomplete: missing '
             + ', '.join(f'{part}/{_config_name(part)}' for part in missing)
             + ' (expected transformer/, vae/ and scheduler/ as save_checkpoint writes them)')
+    for part in ('transformer', 'vae'):
+        refuse_pickle_only_folder(folder / part)
     local = {'local_files_only': True}
     transformer = AnyReconTransformer.from_pretrained(folder / 'transformer', use_safetensors=True,
                                                       **local)

@@ -22,6 +22,9 @@ from diffusers import WanTransformer3DModel
 from safetensors.torch import load_file
 import torch
 
+from anyrecon_ros.core.safe_weights import refuse_pickle_file
+from anyrecon_ros.core.safe_weights import SAFETENSORS_SUFFIX
+
 WAN_I2V_PARTS = ('transformer', 'vae', 'image_encoder', 'image_processor',
                  'text_encoder', 'tokenizer', 'scheduler')
 
@@ -205,10 +208,9 @@ def load_anyrecon_lora(transformer: torch.nn.Module, path, scale: float = 1.0) -
     leaves the transformer untouched. Returns the merged diffusers module names.
     """
     path = Path(path)
-    if path.suffix != '.safetensors':
-        raise ValueError(
-            f'refusing {path.name}: only .safetensors LoRA files are loaded '
-            '(.bin/.pt/.pth/.ckpt are pickles, and unpickling can run arbitrary code)')
+    refuse_pickle_file(path)
+    if path.suffix != SAFETENSORS_SUFFIX:
+        raise ValueError(f'refusing {path.name}: only {SAFETENSORS_SUFFIX} LoRA files are loaded')
     targets = _resolve_targets(transformer, _group_lora(load_file(str(path), device='cpu')))
     with torch.no_grad():
         for layer, group in targets.values():

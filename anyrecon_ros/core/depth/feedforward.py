@@ -25,10 +25,11 @@ import numpy as np
 import safetensors.numpy
 
 from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.safe_weights import refuse_pickle_file
+from anyrecon_ros.core.safe_weights import refuse_pickle_only_folder
+from anyrecon_ros.core.safe_weights import SAFETENSORS_SUFFIX
 
 CONFIG_FILE = 'config.json'
-WEIGHTS_SUFFIX = '.safetensors'
-PICKLE_SUFFIXES = ('.bin', '.pt', '.pth', '.ckpt', '.pkl', '.pickle')
 # owner/name, as a model hub spells a repository id.
 HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')
 URL = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*://')
@@ -104,15 +105,10 @@ def load_checkpoint_directory(path):
     directory = _local_directory(path)
     config_path = directory / CONFIG_FILE
     shards = sorted(p for p in directory.iterdir()
-                    if p.is_file() and p.name.endswith(WEIGHTS_SUFFIX))
-    pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+                    if p.is_file() and p.name.endswith(SAFETENSORS_SUFFIX))
     if not shards:
-        if pickles:
-            raise ValueError(
-                f'{directory} holds only pickle checkpoints ({", ".join(pickles)}): they are '
-                f'not loaded, because unpickling runs arbitrary code from the file. Convert '
-                f'them to safetensors (safetensors.torch.save_file) where you trust them.')
-        raise FileNotFoundError(f'{directory} holds no *{WEIGHTS_SUFFIX} weights')
+        refuse_pickle_only_folder(directory)
+        raise FileNotFoundError(f'{directory} holds no *{SAFETENSORS_SUFFIX} weights')
     if not config_path.is_file():
         raise FileNotFoundError(f'{directory} holds no {CONFIG_FILE}')
     try:
@@ -147,12 +143,9 @@ def _local_directory(path) -> Path:
                              f'yourself and pass their directory')
         raise FileNotFoundError(f'checkpoint directory {directory} does not exist')
     if directory.is_file():
-        if directory.suffix in PICKLE_SUFFIXES:
-            raise ValueError(f'{directory} is a pickle checkpoint: it is not loaded, because '
-                             f'unpickling runs arbitrary code from the file; pass a directory '
-                             f'with {CONFIG_FILE} and *{WEIGHTS_SUFFIX} weights')
+        refuse_pickle_file(directory)
         raise ValueError(f'{directory} is a file; pass the directory that holds '
-                         f'{CONFIG_FILE} and *{WEIGHTS_SUFFIX} weights')
+                         f'{CONFIG_FILE} and *{SAFETENSORS_SUFFIX} weights')
     return directory
 
 
