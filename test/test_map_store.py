@@ -140,3 +140,83 @@ def test_store_is_usable_from_other_threads(tmp_path):
     assert not errors
     assert all(store.meta(f'key_{offset}_4') == '4' for offset in range(3))
     store.close()
+
+
+def test_another_applications_sqlite_database_is_refused_unchanged(tmp_path):
+    # Nothing is written before the file is known to be a map: no WAL switch, no tables.
+    databases = {
+        'contacts.db': ['CREATE TABLE contacts (name TEXT)',
+                        "INSERT INTO contacts VALUES ('Ada')"],
+        'meta.db': ['CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)',
+                    "INSERT INTO meta VALUES ('format', 'something else')"],
+        'odd_meta.db': ['CREATE TABLE meta (name TEXT)'],
+    }
+    for name, statements in databases.items():
+        path = tmp_path / name
+        db = sqlite3.connect(path)
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+        db.close()
+        before = path.read_bytes()
+        with pytest.raises(MapFormatError, match='not an anyrecon map'):
+            MapStore(path)
+        assert path.read_bytes() == before, name
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name)) == [name]
+        db = sqlite3.connect(path)
+        assert db.execute('PRAGMA journal_mode').fetchone()[0] == 'delete'
+        db.close()
+
+
+def test_a_map_from_a_newer_version_is_refused_unchanged(tmp_path):
+    path = tmp_path / 'future.map'
+    with MapStore(path) as store:
+        store.set_meta('format_version', '99')
+    before = path.read_bytes()
+    with pytest.raises(MapFormatError, match='newer'):
+        MapStore(path, create=False)
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_or_database_becomes_a_map(tmp_path):
+    # A new file, or one whose creation was killed before its first commit.
+    (tmp_path / 'empty.map').touch()
+    db = sqlite3.connect(tmp_path / 'no_tables.map')
+    db.execute('PRAGMA journal_mode=WAL')
+    db.close()
+    assert (tmp_path / 'no_tables.map').read_bytes().startswith(b'SQLite format 3')
+    for name in ('empty.map', 'no_tables.map'):
+        with MapStore(tmp_path / name) as store:
+            assert store.info()['keyframes'] == 0 and store.check() == []
+        with MapStore(tmp_path / name, create=False) as store:
+            assert store.meta('format') == 'anyrecon_map'
+
+
+def test_an_unusable_folder_is_named(tmp_path):
+    # Tests run as root, which may write anywhere: only a missing folder can be shown here.
+    folder = tmp_path / 'missing'
+    with pytest.raises(FileNotFoundError, match=f'folder {folder} does not exist'):
+        MapStore(folder / 'map.db')
+    assert not folder.exists()
+
+
+def test_views_stored_after_the_last_memory_save_are_listed(tmp_path, views):
+    # A node stores every view as it fuses it but saves the memory now and then:
+    # what came between the last save and a crash must be fused again on load.
+    frame = GeneratedFrame(segment_id=1, index=0, rgb=views[3].rgb,
+                           mask=np.zeros(views[3].depth.shape, bool), camera=views[3].camera,
+                           camera_to_world=views[3].camera_to_world, reference_ids=(0,),
+                           depth=views[3].depth)
+    with MapStore(tmp_path / 'map.db') as store:
+        assert store.views_after_memory() == ([], [])
+        store.add_keyframe(views[0])
+        store.add_generated(frame)
+        store.save_memory(GeometryMemory())
+        assert store.views_after_memory() == ([], [])
+        store.add_keyframe(views[1])
+        store.add_keyframe(views[2])
+        store.add_generated(frame)
+    with MapStore(tmp_path / 'map.db', create=False) as store:
+        keyframes, generated = store.views_after_memory()
+    assert [view.view_id for view in keyframes] == [1, 2] and len(generated) == 1
+    assert np.array_equal(generated[0].rgb, frame.rgb)

@@ -10,6 +10,7 @@ committed; every blob carries a CRC32 that ``check`` verifies.
 """
 
 import json
+import os
 from pathlib import Path
 import sqlite3
 import threading
@@ -27,6 +28,7 @@ from anyrecon_ros.core.view_bank import GeneratedFrame
 FORMAT = 'anyrecon_map'
 FORMAT_VERSION = 1
 SQLITE_MAGIC = b'SQLite format 3\x00'
+MEMORY_COVERS = 'memory_covers'
 MAX_DEPTH_MM = 65534  # 65535 means "invalid" in 16-bit depth images
 
 _SCHEMA = """
@@ -62,19 +64,20 @@ class MapStore:
         _refuse_foreign_file(self.path, create)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self._db.execute('PRAGMA journal_mode=WAL')
-        self._db.execute('PRAGMA synchronous=FULL')
-        with self._transaction():
-            _create_schema(self._db)
-            stored = dict(self._db.execute('SELECT key, value FROM meta'))
-            if not stored:
-                self._db.executemany('INSERT INTO meta VALUES (?, ?)', [
-                    ('format', FORMAT), ('format_version', str(FORMAT_VERSION))])
-            elif stored.get('format') != FORMAT:
-                raise MapFormatError(f'{self.path} is a SQLite file but not an anyrecon map')
-            elif int(stored.get('format_version', 0)) > FORMAT_VERSION:
-                raise MapFormatError(f'{self.path} was written by a newer anyrecon_ros '
-                                     f'(format {stored["format_version"]})')
+        try:
+            # Only reads until the file is known to be a map (or an empty database):
+            # another application's SQLite file is refused exactly as it was.
+            is_new = _refuse_foreign_database(self._db, self.path)
+            self._db.execute('PRAGMA journal_mode=WAL')
+            self._db.execute('PRAGMA synchronous=FULL')
+            with self._transaction():
+                _create_schema(self._db)
+                if is_new:
+                    self._db.executemany('INSERT OR IGNORE INTO meta VALUES (?, ?)', [
+                        ('format', FORMAT), ('format_version', str(FORMAT_VERSION))])
+        except BaseException:
+            self._db.close()
+            raise
 
     def __enter__(self):
         return self
@@ -138,10 +141,11 @@ class MapStore:
                 'image, mask, depth, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', row)
         return cursor.lastrowid
 
-    def generated(self):
-        """Yield every generated view in insertion order."""
+    def generated(self, after: int = 0):
+        """Yield the generated views in insertion order (those stored after row ``after``)."""
         rows = self._db.execute('SELECT segment_id, frame_index, camera, pose, reference_ids, '
-                                'image, mask, depth FROM generated ORDER BY id')
+                                'image, mask, depth FROM generated WHERE id > ? ORDER BY id',
+                                (after,))
         for segment_id, index, camera, pose, references, image, mask, depth in rows:
             yield GeneratedFrame(
                 segment_id=segment_id, index=index, rgb=_decode_rgb(image),
@@ -164,11 +168,36 @@ class MapStore:
                                   _crc(data)))
             self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
                              ('memory_config', json.dumps(config)))
+            # What the saved memory already holds, so views stored after it (and
+            # lost from memory by a crash before the next save) can be fused on load.
+            keyframe_ids = [row[0] for row in self._db.execute('SELECT id FROM keyframes')]
+            last_generated = self._db.execute('SELECT MAX(id) FROM generated').fetchone()[0]
+            covers = {'keyframes': keyframe_ids, 'generated': last_generated or 0}
+            self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
+                             (MEMORY_COVERS, json.dumps(covers)))
+
+    def views_after_memory(self):
+        """Return (keyframes, generated views) stored after the memory was last saved.
+
+        Both are empty when no memory was saved, or when it was saved before
+        this record existed.
+        """
+        covers = self.meta(MEMORY_COVERS)
+        if covers is None:
+            return [], []
+        covers = json.loads(covers)
+        saved = set(covers['keyframes'])
+        return ([view for view in self.keyframes() if view.view_id not in saved],
+                list(self.generated(after=covers['generated'])))
 
     def load_memory(self):
         """Return the stored memory exactly as saved, or None if none was saved."""
-        rows = self._db.execute('SELECT name, dtype, shape, data FROM memory_arrays').fetchall()
-        config = self.meta('memory_config')
+        # One snapshot: a save committed by another process between the two reads
+        # must not pair its arrays with the config of the save before.
+        with self._snapshot():
+            rows = self._db.execute(
+                'SELECT name, dtype, shape, data FROM memory_arrays').fetchall()
+            config = self.meta('memory_config')
         if not rows or config is None:
             return None
         state = {name: np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape))
@@ -234,20 +263,25 @@ class MapStore:
         return problems
 
     def _transaction(self):
-        return _Transaction(self._db, self._lock)
+        return _Transaction(self._db, self._lock, 'BEGIN IMMEDIATE')
+
+    def _snapshot(self):
+        """Read in one transaction: every read sees the same committed state."""
+        return _Transaction(self._db, self._lock, 'BEGIN')
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+    """BEGIN (IMMEDIATE to write) ... COMMIT, or ROLLBACK on any exception."""
 
-    def __init__(self, db, lock):
+    def __init__(self, db, lock, begin):
         self._db = db
         self._lock = lock
+        self._begin = begin
 
     def __enter__(self):
         self._lock.acquire()
         try:
-            self._db.execute('BEGIN IMMEDIATE')
+            self._db.execute(self._begin)
         except BaseException:
             self._lock.release()
             raise
@@ -268,6 +302,7 @@ def _create_schema(db):
 
 def _refuse_foreign_file(path: Path, create: bool):
     """Never open (and so never overwrite) a file that is not a SQLite database."""
+    folder = path.parent
     if path.exists():
         if not path.is_file():
             raise MapFormatError(f'{path} is not a file')
@@ -276,10 +311,43 @@ def _refuse_foreign_file(path: Path, create: bool):
         if header and header != SQLITE_MAGIC:
             raise MapFormatError(f'{path} exists and is not an anyrecon map (not SQLite); '
                                  'refusing to touch it')
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise PermissionError(f'map file {path} is not readable and writable')
     elif not create:
         raise FileNotFoundError(f'no map file at {path}')
-    elif not path.parent.is_dir():
-        raise FileNotFoundError(f'folder {path.parent} does not exist')
+    elif not folder.is_dir():
+        raise FileNotFoundError(f'folder {folder} does not exist')
+    # SQLite writes the journal (-wal, -shm) next to the map, even to read it.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f'folder {folder} is not writable: the map {path.name} and its '
+                              'journal files (-wal, -shm) are written there')
+
+
+def _refuse_foreign_database(db, path: Path) -> bool:
+    """Refuse a SQLite file that is not an anyrecon map, reading only; True if it is empty.
+
+    An empty database (a new file, or one whose creation was interrupted before
+    its first commit) becomes a map; anything else must carry the map's meta rows.
+    """
+    try:
+        tables = {row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError:
+        raise  # busy or unreadable just now: no verdict on the file
+    except sqlite3.DatabaseError as error:
+        raise MapFormatError(f'{path} is not a readable SQLite database: {error}') from None
+    if not tables:
+        return True
+    try:
+        stored = dict(db.execute('SELECT key, value FROM meta')) if 'meta' in tables else {}
+    except sqlite3.OperationalError:
+        stored = {}  # a meta table of another shape: another application's
+    if stored.get('format') != FORMAT:
+        raise MapFormatError(f'{path} is a SQLite file but not an anyrecon map')
+    if int(stored.get('format_version', 0)) > FORMAT_VERSION:
+        raise MapFormatError(f'{path} was written by a newer anyrecon_ros '
+                             f'(format {stored["format_version"]})')
+    return False
 
 
 def _check_blobs(label, crc, *blobs):
