@@ -26,6 +26,7 @@ from anyrecon_ros.core.mapping import MappingConfig
 from anyrecon_ros.core.planning import CoverageConfig
 from anyrecon_ros.core.planning import plan_coverage
 from anyrecon_ros.core.scene_io import open_scene
+from anyrecon_ros.core.stamp_pairing import DEFAULT_PART_SLOP
 from anyrecon_ros.core.stamp_pairing import StampPairer
 from anyrecon_ros.core.view_bank import ViewBank
 from anyrecon_ros.loop import LoopConfig
@@ -89,7 +90,8 @@ def bag_frames(path, topics: BagTopics = BagTopics(), slop: float = 0.05, max_fr
 
     counts = Counter() if counts is None else counts
     parts = ('image', 'camera_info') + (('depth',) if topics.depth else ())
-    pairer = StampPairer(parts, slop=slop, queue_size=100)
+    pairer = StampPairer(parts, slop=slop, queue_size=100,
+                         part_slop=min(slop, DEFAULT_PART_SLOP))
     wanted = {topics.image: 'image', topics.camera_info: 'camera_info', topics.pose: 'pose'}
     if topics.depth:
         wanted[topics.depth] = 'depth'

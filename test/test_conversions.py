@@ -5,7 +5,8 @@
 import math
 import struct
 
-from geometry_msgs.msg import Pose, PoseStamped, Quaternion, TransformStamped
+from geometry_msgs.msg import (Pose, PoseStamped, PoseWithCovariance, Quaternion, Transform,
+                               TransformStamped)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -122,6 +123,8 @@ def test_unsupported_encodings_are_named(encoding):
     (2, 3, 8, 18, 'step 8 is shorter'),
     (2, 3, 9, 17, 'data has 17 bytes'),
     (2, 3, 12, 18, 'data has 18 bytes'),
+    (2, 3, 9, 19, 'data has 19 bytes, but step'),
+    (4097, 4096, 12288, 36, 'more than the 16777216 pixels'),
     (0, 3, 9, 0, 'empty'),
     (2, 0, 0, 0, 'empty'),
 ])
@@ -406,11 +409,23 @@ def test_pose_round_trips(transform):
     np.testing.assert_allclose(transform_to_matrix(stamped.transform), transform, atol=1e-9)
 
 
-def test_pose_quaternion_is_normalised():
-    """Normalise a non-unit quaternion instead of scaling the rotation."""
-    pose = Pose(orientation=Quaternion(x=0.0, y=0.0, z=3.0, w=3.0))
+def test_pose_quaternion_off_by_rounding_is_normalised():
+    """Normalise a quaternion a float32 producer rounded, instead of scaling the rotation."""
+    half = math.sqrt(0.5) * 1.003
+    pose = Pose(orientation=Quaternion(x=0.0, y=0.0, z=half, w=half))
     np.testing.assert_allclose(pose_to_matrix(pose)[:3, :3],
                                [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+
+
+@pytest.mark.parametrize('to_matrix, message', [
+    (pose_to_matrix, Pose(orientation=Quaternion(x=0.0, y=0.0, z=3.0, w=3.0))),
+    (pose_stamped_to_matrix, PoseStamped(pose=Pose(orientation=Quaternion(w=1.05)))),
+    (odometry_to_matrix, Odometry(pose=PoseWithCovariance(pose=Pose(
+        orientation=Quaternion(w=0.9))))),
+    (transform_to_matrix, Transform(rotation=Quaternion(x=1.0, w=1.0)))])
+def test_quaternion_far_from_unit_length_is_refused(to_matrix, message):
+    with pytest.raises(ConversionError, match='not of unit length'):
+        to_matrix(message)
 
 
 @pytest.mark.parametrize('position, orientation, reason', [

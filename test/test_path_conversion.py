@@ -95,7 +95,7 @@ def _set_orientation(msg, index, values):
     (lambda m: setattr(m.poses[2].header, 'frame_id', 'base_link'),
      "pose 2 is in frame 'base_link'"),
     (lambda m: setattr(m.poses[1].pose.position, 'x', math.inf), 'pose 1: .*finite'),
-    (lambda m: _set_orientation(m, 0, (0.0, 0.0, 0.0, 0.0)), 'pose 0: .*unit length'),
+    (lambda m: _set_orientation(m, 0, (0.0, 0.0, 0.0, 0.0)), 'pose 0: .*zero norm'),
     (lambda m: _set_orientation(m, 1, (0.0, 0.0, 0.0, 2.0)), 'pose 1: .*unit length'),
     (lambda m: _set_orientation(m, 2, (0.0, 0.0, math.nan, 1.0)), 'pose 2: .*finite'),
 ])

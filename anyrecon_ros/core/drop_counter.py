@@ -11,9 +11,9 @@ class DropCounter:
     def __init__(self):
         self._counts = Counter()
 
-    def add(self, reason: str) -> int:
-        """Count one drop for ``reason`` and return how many there have been for it."""
-        self._counts[reason] += 1
+    def add(self, reason: str, count: int = 1) -> int:
+        """Count ``count`` drops for ``reason`` and return how many there have been for it."""
+        self._counts[reason] += count
         return self._counts[reason]
 
     def __getitem__(self, reason: str) -> int:

@@ -38,6 +38,9 @@ from anyrecon_ros.core.drop_counter import DropCounter
 from anyrecon_ros.core.transforms import interpolate_poses
 from anyrecon_ros.core.transforms import validate_rigid
 
+# Parts of one frame (an image, its camera_info and depth) share their driver's
+# stamp, give or take this: under half the interval of a 30 Hz camera.
+DEFAULT_PART_SLOP = 0.01
 QUEUE_FULL = 'queue_full'
 NO_POSE = 'no_pose'
 UNMATCHED_PREFIX = 'unmatched_'
@@ -64,20 +67,26 @@ class StampPairer:
     """Pair frame parts with each other and with poses by stamp (see the module docstring)."""
 
     def __init__(self, parts=('image',), slop: float = 0.05, queue_size: int = 10,
-                 max_poses: int = 1000, on_drop=None):
+                 max_poses: int = 1000, on_drop=None, part_slop: float = None):
         """Pair frames made of ``parts`` (the first is the anchor) within ``slop`` seconds.
 
-        ``on_drop(reason, stamp_ns)`` is called for every dropped frame or part.
+        ``part_slop`` (default ``slop``) bounds how far the stamps of one
+        frame's parts may differ; keep it under half the frame interval, or a
+        lost image lets its depth join the next frame. ``on_drop(reason,
+        stamp_ns)`` is called for every dropped frame or part.
         """
+        part_slop = slop if part_slop is None else part_slop
         parts = tuple(parts)
         if not parts or len(set(parts)) != len(parts):
             raise ValueError(f'parts must be distinct names, at least one, got {parts}')
-        if not (math.isfinite(slop) and slop >= 0.0):
-            raise ValueError(f'slop must be a finite number of seconds >= 0, got {slop}')
+        for name, value in (('slop', slop), ('part_slop', part_slop)):
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'{name} must be a finite number of seconds >= 0, got {value}')
         if queue_size < 1 or max_poses < 1:
             raise ValueError('queue_size and max_poses must be at least 1')
         self.parts = parts
         self.slop_ns = int(round(slop * 1e9))
+        self.part_slop_ns = int(round(part_slop * 1e9))
         self.queue_size = int(queue_size)
         self.max_poses = int(max_poses)
         self.drops = DropCounter()
@@ -177,11 +186,11 @@ class StampPairer:
             self._drop(UNMATCHED_PREFIX + name, loose.pop(oldest)[0])
 
     def _nearest(self, stamp_ns, stamps):
-        """Return the index of the stamp nearest ``stamp_ns`` within slop (the older on a tie)."""
+        """Return the index of the stamp nearest ``stamp_ns`` within part_slop (older on a tie)."""
         best = None
         for index, stamp in enumerate(stamps):
             gap = abs(stamp - stamp_ns)
-            if gap <= self.slop_ns and (best is None or (gap, stamp) < best[0]):
+            if gap <= self.part_slop_ns and (best is None or (gap, stamp) < best[0]):
                 best = ((gap, stamp), index)
         return None if best is None else best[1]
 

@@ -38,6 +38,7 @@ from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.map_store import MapStore
 from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.mapping import MappingConfig
+from anyrecon_ros.core.stamp_pairing import DEFAULT_PART_SLOP
 from anyrecon_ros.core.stamp_pairing import StampPairer
 from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.core.view_bank import ViewBank
@@ -103,8 +104,10 @@ class MemoryNode(Node):
         self.generated_views_fused = 0
         parts = ('image', 'camera_info') + (('depth',) if self.settings.use_depth else ())
         self.pairer = StampPairer(parts, self.settings.slop, self.settings.frame_queue_size,
-                                  on_drop=self._on_pairing_drop)
+                                  on_drop=self._on_pairing_drop,
+                                  part_slop=self.settings.part_slop)
         self.frames_paired = 0
+        self._sequences = {}  # (topic, publisher gid) -> last publication sequence number
         self.memory_changed = self.markers_changed = True
         self._tf = self._start_tf() if self.settings.pose_source == 'tf' else None
         self.store = self._open_store(self.settings.map_path)
@@ -142,8 +145,11 @@ class MemoryNode(Node):
                               'with each frame; false estimates depth by multi-view stereo.'),
             sensor_reliable=declare(d, 'sensor_reliable', False, 'Subscribe to the camera and '
                                     'pose topics reliably (best effort otherwise).'),
-            slop=declare(d, 'slop', 0.05, 'Seconds by which the stamps of an image, its '
-                         'camera_info, depth and pose may differ.', (0.0, 10.0)),
+            slop=declare(d, 'slop', 0.05, 'Seconds by which the stamps of a frame and its pose '
+                         'may differ.', (0.0, 10.0)),
+            part_slop=declare(d, 'part_slop', DEFAULT_PART_SLOP, 'Seconds by which the stamps '
+                              'of an image, its camera_info and depth may differ (under half '
+                              'the frame interval).', (0.0, 10.0)),
             frame_queue_size=declare(d, 'frame_queue_size', 10, 'Frames that wait for their '
                                      'parts or pose; the oldest is dropped beyond it.',
                                      (1, 1000)),
@@ -218,11 +224,14 @@ class MemoryNode(Node):
         for part, msg_type in (('image', Image), ('camera_info', CameraInfo), ('depth', Image)):
             if part in self.pairer.parts:
                 self.create_subscription(
-                    msg_type, part, lambda msg, part=part: self.on_frame_part(part, msg), sensor)
+                    msg_type, part, lambda msg, info, part=part: self._take(
+                        part, info, self.on_frame_part, part, msg), sensor)
         if s.pose_source == 'pose':
-            self.create_subscription(PoseStamped, 'pose', self.on_pose, poses)
+            self.create_subscription(PoseStamped, 'pose', lambda msg, info: self._take(
+                'pose', info, self.on_pose, msg), poses)
         elif s.pose_source == 'odom':
-            self.create_subscription(Odometry, 'odom', self.on_odometry, poses)
+            self.create_subscription(Odometry, 'odom', lambda msg, info: self._take(
+                'odom', info, self.on_odometry, msg), poses)
         queue = keyframe_qos(s.keyframe_queue_depth)
         self.create_subscription(Keyframe, 'keyframe', self.on_keyframe, queue)
         self.create_subscription(GeneratedView, 'generated', self.on_generated, queue)
@@ -233,6 +242,25 @@ class MemoryNode(Node):
         self.create_timer(s.memory_period, self.publish_memory)
 
     # ---- camera stream ---------------------------------------------------
+
+    def _take(self, topic: str, info: dict, handler, *args) -> None:
+        """Count messages lost before this callback, then handle the message.
+
+        A keep-last subscription overwrites what the node had no time to take
+        and best-effort transport may lose samples, both silently; each
+        publisher numbers its messages, so the gaps are counted as
+        ``lost_<topic>``.
+        """
+        sequence = info.get('publication_sequence_number')
+        if sequence:
+            publisher = bytes((info.get('publisher_gid') or {}).get('data', b''))
+            last = self._sequences.get((topic, publisher))
+            if last is not None and sequence > last + 1:
+                self.drop(f'lost_{topic}', f'{sequence - last - 1} {topic} message(s) lost before '
+                          'the node took them (queue overwritten while busy, or transport)',
+                          count=sequence - last - 1)
+            self._sequences[(topic, publisher)] = max(sequence, last or 0)
+        handler(*args)
 
     def on_frame_part(self, part: str, msg) -> None:
         """Queue an image, camera_info or depth image until its frame and pose are complete."""
@@ -328,6 +356,14 @@ class MemoryNode(Node):
             self.drop('bad_camera_info', f'dropped generated view {msg.segment_id}/{msg.index}: '
                       'generated views must be pinhole (no distortion)')
             return
+        unknown = sorted({view_id for view_id in frame.reference_ids
+                          if view_id not in self.bank})
+        if unknown:
+            # Generated from keyframes this map does not hold (another map, or
+            # before a reset): its content would not belong here.
+            self.drop('unknown_reference', f'dropped generated view {msg.segment_id}/'
+                      f'{msg.index}: it names keyframes {unknown} this memory does not hold')
+            return
         if frame.depth is not None:
             try:
                 self.memory.insert(frame.rgb, frame.depth, frame.camera, frame.camera_to_world,
@@ -377,7 +413,10 @@ class MemoryNode(Node):
             generated = list(self.store.generated())
             memory = self.store.load_memory()
             if memory is None:
-                memory = self._rebuilt_memory(keyframes, generated)
+                memory = self._fused(GeometryMemory(self.memory_config), keyframes, generated)
+            else:
+                # Views stored after the last save (a crash lost them from memory).
+                memory = self._fused(memory, *self.store.views_after_memory())
         except MAP_ERRORS as error:
             # Nothing was replaced yet: the node keeps what it had.
             return _respond(response, False, f'loading {self.store.path} failed: {error}')
@@ -386,9 +425,8 @@ class MemoryNode(Node):
                         f'keyframes and {len(generated)} generated views from '
                         f'{self.store.path}')
 
-    def _rebuilt_memory(self, keyframes, generated) -> GeometryMemory:
-        """Fuse stored views into a new memory, for a map saved without one."""
-        memory = GeometryMemory(self.memory_config)
+    def _fused(self, memory, keyframes, generated) -> GeometryMemory:
+        """Fuse stored views into ``memory``; return it."""
         for view in keyframes:
             if view.depth is not None:
                 memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
@@ -407,7 +445,7 @@ class MemoryNode(Node):
         self.generated = [SimpleNamespace(camera=frame.camera,
                                           camera_to_world=frame.camera_to_world)
                           for frame in generated]
-        self.pairer.clear()
+        self._clear_queue()
 
     def _use(self, memory, bank, next_id):
         """Map into ``memory`` and ``bank`` from now on; ids keep growing from ``next_id``."""
@@ -426,6 +464,13 @@ class MemoryNode(Node):
     def _clear_state(self):
         self._use(GeometryMemory(self.memory_config), ViewBank(), self.mapper.next_id)
         self.generated = []
+        self._clear_queue()
+
+    def _clear_queue(self):
+        """Forget the frames waiting for parts or poses, counting them."""
+        if self.pairer.pending:
+            self.drop('reset', f'{self.pairer.pending} waiting frame(s) cleared by a reset or '
+                      'load', count=self.pairer.pending)
         self.pairer.clear()
 
     def destroy_node(self):
@@ -450,9 +495,9 @@ class MemoryNode(Node):
 
     # ---- output ----------------------------------------------------------
 
-    def drop(self, reason: str, text: str) -> None:
-        """Count a dropped input and log it, throttled per reason."""
-        self.drops.add(reason)
+    def drop(self, reason: str, text: str, count: int = 1) -> None:
+        """Count ``count`` dropped inputs and log it, throttled per reason."""
+        self.drops.add(reason, count)
         self.get_logger().warning(f'[{reason}] {text}', throttle_duration_sec=LOG_THROTTLE_SECONDS)
 
     def publish_memory(self) -> None:

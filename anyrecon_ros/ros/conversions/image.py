@@ -25,6 +25,9 @@ _RGB_CHANNELS = {'rgb8': [0, 1, 2], 'bgr8': [2, 1, 0], 'rgba8': [0, 1, 2], 'bgra
                  'mono8': [0, 0, 0]}
 
 _MILLIMETRE_DEPTH_ENCODINGS = ('16UC1', 'mono16')
+# Larger images are refused: one would hold hundreds of MB in every queue and
+# keyframe. 4096 x 4096 leaves room for any 4K camera.
+MAX_IMAGE_PIXELS = 4096 * 4096
 # 16-bit depth cameras write 0 for "no return" and the maximum for "out of range".
 _INVALID_MILLIMETRES = (0, np.iinfo(np.uint16).max)
 
@@ -120,7 +123,11 @@ def _check_image_size(msg: Image, row_bytes: int):
         raise ConversionError(
             f'{msg.encoding} image step {msg.step} is shorter than its {msg.width} pixels '
             f'({row_bytes} bytes)')
-    if len(msg.data) < msg.step * msg.height:
+    if msg.width * msg.height > MAX_IMAGE_PIXELS:
         raise ConversionError(
-            f'{msg.encoding} image data has {len(msg.data)} bytes, fewer than step * height '
-            f'= {msg.step} * {msg.height}')
+            f'{msg.encoding} image is {msg.width}x{msg.height}, more than the {MAX_IMAGE_PIXELS}'
+            ' pixels a keyframe may have')
+    if len(msg.data) != msg.step * msg.height:
+        raise ConversionError(
+            f'{msg.encoding} image data has {len(msg.data)} bytes, but step * height = '
+            f'{msg.step} * {msg.height}')

@@ -15,10 +15,6 @@ from anyrecon_ros.ros.conversions._common import ConversionError
 from anyrecon_ros.ros.conversions.pose import matrix_to_pose
 from anyrecon_ros.ros.conversions.pose import pose_to_matrix
 
-# tf2 refuses a quaternion whose squared norm is off 1 by more than this; a
-# larger error is a bug upstream, not rounding, so it is not normalised away.
-QUATERNION_NORM_TOLERANCE = 0.01
-
 
 class InvalidPath(ConversionError):
     """A Path that is not a usable trajectory; the message says which pose and why."""
@@ -73,12 +69,6 @@ def path_to_poses(msg: Path, frame_id: str | None = None) -> np.ndarray:
 
 
 def _pose_matrix(index, pose) -> np.ndarray:
-    q = pose.orientation
-    squared_norm = q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w
-    # A NaN norm falls through to pose_to_matrix, which names the bad values.
-    if abs(squared_norm - 1.0) > QUATERNION_NORM_TOLERANCE:
-        raise InvalidPath(f'pose {index}: quaternion {[q.x, q.y, q.z, q.w]} is not of unit '
-                          f'length (norm {np.sqrt(squared_norm):.4g})')
     try:
         return pose_to_matrix(pose)
     except ConversionError as error:

@@ -6,6 +6,8 @@ A pose of a child frame in ``header.frame_id`` becomes the transform that maps
 child coordinates into the parent frame (camera-to-world for a camera pose).
 """
 
+import math
+
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import (Point, Pose, PoseStamped, Quaternion, Transform,
                                TransformStamped, Vector3)
@@ -15,9 +17,13 @@ import numpy as np
 from anyrecon_ros.core.transforms import transform_from_quaternion, transform_to_quaternion
 from anyrecon_ros.ros.conversions._common import ConversionError
 
+# tf2 refuses a quaternion whose squared norm is off 1 by more than this; a
+# larger error is a bug upstream, not rounding, so it is not normalised away.
+QUATERNION_NORM_TOLERANCE = 0.01
+
 
 def pose_to_matrix(pose: Pose) -> np.ndarray:
-    """Return the 4x4 transform of a Pose, its quaternion normalised."""
+    """Return the 4x4 transform of a Pose; its quaternion must be of unit length (1 %)."""
     return _to_matrix('Pose', pose.position, pose.orientation)
 
 
@@ -61,6 +67,15 @@ def matrix_to_transform_stamped(transform, frame_id: str, child_frame_id: str,
 
 
 def _to_matrix(what, translation, rotation) -> np.ndarray:
+    q = rotation
+    # hypot does not overflow where a sum of squares would (1e200 is not "infinite").
+    norm = math.hypot(q.x, q.y, q.z, q.w)
+    # A quaternion far from unit length is a bug upstream, not rounding: refuse
+    # it rather than guess. Zero, NaN and infinite components fall through to
+    # the checks below, which name them.
+    if 0.0 < norm < math.inf and abs(norm * norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise ConversionError(f'invalid {what}: quaternion {[q.x, q.y, q.z, q.w]} is not of '
+                              f'unit length (norm {norm:.4g})')
     try:
         return transform_from_quaternion((translation.x, translation.y, translation.z),
                                          (rotation.x, rotation.y, rotation.z, rotation.w))
