@@ -259,8 +259,20 @@ def bench_demo_memory_section(quick: bool) -> dict:
     return bench_demo_memory(quick)
 
 
+# The soak streams for ten minutes: only ``--soak`` (or ``--sections soak``) runs it.
+SOAK_SECONDS = 600.0
+
+
+def bench_soak_section(quick: bool) -> dict:
+    """Stream 30 Hz RGB-D into memory_node for ten minutes (``soak.run_soak``)."""
+    from anyrecon_ros.soak import run_soak
+    return run_soak(SOAK_SECONDS)
+
+
 SECTIONS = {'geometry': bench_geometry, 'generator': bench_generator,
-            'ros': bench_ros_section, 'demo_memory': bench_demo_memory_section}
+            'ros': bench_ros_section, 'demo_memory': bench_demo_memory_section,
+            'soak': bench_soak_section}
+DEFAULT_SECTIONS = ('geometry', 'generator', 'ros', 'demo_memory')
 
 
 def run_bench(out: Path, quick: bool, sections=None) -> dict:
@@ -268,7 +280,7 @@ def run_bench(out: Path, quick: bool, sections=None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = {'machine': machine_description(), 'quick': quick}
-    for name in sections or SECTIONS:
+    for name in sections or DEFAULT_SECTIONS:
         print(f'anyrecon bench: {name} ...', flush=True)
         results[name] = SECTIONS[name](quick)
     (out / 'bench.json').write_text(json.dumps(results, indent=2) + '\n')
@@ -299,6 +311,9 @@ def markdown_table(results: dict) -> str:
             lines += ros_table(results['ros'])
         if results.get('demo_memory'):
             lines += demo_memory_table(results['demo_memory'])
+    if results.get('soak'):
+        from anyrecon_ros.soak import soak_table
+        lines += soak_table(results['soak'])
     return '\n'.join(lines) + '\n'
 
 

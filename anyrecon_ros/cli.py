@@ -118,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('--quick', action='store_true', help='fewer repeats')
     bench.add_argument('--out', default='bench', help='folder for bench.json and bench.md')
     bench.add_argument('--sections', nargs='+',
-                       choices=['geometry', 'generator', 'ros', 'demo_memory'],
-                       help='run only these sections (default: all)')
+                       choices=['geometry', 'generator', 'ros', 'demo_memory', 'soak'],
+                       help='run only these sections (default: all but soak)')
+    bench.add_argument('--soak', action='store_true',
+                       help='also stream 640x480 RGB-D at 30 Hz into memory_node for ten '
+                            'minutes (drops, point cap, resident-set plateau)')
     bench.set_defaults(run=_run_bench)
 
     maps = commands.add_parser('map', help='inspect, verify and export a map file')
@@ -212,7 +215,11 @@ def _run_node(args) -> int:
 
 def _run_bench(args) -> int:
     from anyrecon_ros.bench import run_bench
-    results = run_bench(args.out, args.quick, args.sections)
+    from anyrecon_ros.bench import DEFAULT_SECTIONS
+    sections = list(args.sections or DEFAULT_SECTIONS)
+    if args.soak and 'soak' not in sections:
+        sections.append('soak')
+    results = run_bench(args.out, args.quick, sections)
     print((Path(args.out) / 'bench.md').read_text())
     return 0 if results else 1
 
