@@ -23,8 +23,8 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from test_generator_node import _generator_node
 from test_generator_node import generator_pose
+from test_generator_node import wired_generator_node
 from test_memory_node import corrupted
 from test_memory_node import memory_node_here
 from test_memory_node import stamp
@@ -38,9 +38,7 @@ from anyrecon_ros.ros.conversions import view_to_keyframe
 from anyrecon_ros.ros.conversions.generated_view import generated_frame_to_msg
 from anyrecon_ros.ros.conversions.image import ENCODINGS
 from anyrecon_ros.ros.conversions.path import poses_to_path
-from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
-from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.qos import sensor_qos
 
 CAMERA = default_camera().scaled(64, 48)
@@ -243,11 +241,7 @@ def _path_breaks():
 
 
 def test_generator_node_counts_bad_paths_and_keyframes_and_still_generates(ros):
-    generator = _generator_node(ros)
-    talker = ros.node('talker')
-    keyframe_pub = talker.create_publisher(Keyframe, 'keyframes', keyframe_history_qos())
-    path_pub = talker.create_publisher(Path, 'trajectory', latched_qos())
-    generated = ros.collect(GeneratedView, '/generator_node/generated', keyframe_qos())
+    generator, keyframe_pub, path_pub, generated, _ = wired_generator_node(ros)
     source = Keyframes()
     assert ros.spin_until(lambda: keyframe_pub.get_subscription_count() > 0
                           and path_pub.get_subscription_count() > 0, timeout=30)

@@ -53,7 +53,12 @@ def _generator_node(ros, **overrides):
     return node
 
 
-def test_generator_node_generates_along_a_path(ros):
+def wired_generator_node(ros):
+    """Return a generator node, publishers of keyframes and paths, and its outputs as lists.
+
+    The node in this process; the publishers on a talker node; ``generated``
+    and ``progress`` collect ``~/generated`` and ``~/progress``.
+    """
     generator = _generator_node(ros)
     talker = ros.node('talker')
     keyframe_pub = talker.create_publisher(Keyframe, 'keyframes', keyframe_history_qos())
@@ -61,6 +66,11 @@ def test_generator_node_generates_along_a_path(ros):
     generated = ros.collect(GeneratedView, '/generator_node/generated', keyframe_qos())
     progress = ros.collect(GenerationProgress, '/generator_node/progress', status_qos(),
                            node=talker)
+    return generator, keyframe_pub, path_pub, generated, progress
+
+
+def test_generator_node_generates_along_a_path(ros):
+    generator, keyframe_pub, path_pub, generated, progress = wired_generator_node(ros)
     keyframes = _keyframes()
     assert ros.spin_until(lambda: keyframe_pub.get_subscription_count() > 0)
     for msg in keyframes:
@@ -89,13 +99,7 @@ def test_generator_node_generates_along_a_path(ros):
 
 
 def test_a_path_sent_before_any_keyframe_waits_for_one(ros):
-    generator = _generator_node(ros)
-    talker = ros.node('talker')
-    keyframe_pub = talker.create_publisher(Keyframe, 'keyframes', keyframe_history_qos())
-    path_pub = talker.create_publisher(Path, 'trajectory', latched_qos())
-    generated = ros.collect(GeneratedView, '/generator_node/generated', keyframe_qos())
-    progress = ros.collect(GenerationProgress, '/generator_node/progress', status_qos(),
-                           node=talker)
+    generator, keyframe_pub, path_pub, generated, progress = wired_generator_node(ros)
     keyframes = _keyframes()
     assert ros.spin_until(lambda: path_pub.get_subscription_count() > 0
                           and keyframe_pub.get_subscription_count() > 0)
