@@ -218,5 +218,8 @@ def test_views_stored_after_the_last_memory_save_are_listed(tmp_path, views):
         store.add_generated(frame)
     with MapStore(tmp_path / 'map.db', create=False) as store:
         keyframes, generated = store.views_after_memory()
+        # The same, filtered from lists already read instead of decoded again.
+        again = store.views_after_memory(list(store.keyframes()), list(store.generated()))
     assert [view.view_id for view in keyframes] == [1, 2] and len(generated) == 1
     assert np.array_equal(generated[0].rgb, frame.rgb)
+    assert [view.view_id for view in again[0]] == [1, 2] and len(again[1]) == 1

@@ -141,11 +141,11 @@ class MapStore:
                 'image, mask, depth, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', row)
         return cursor.lastrowid
 
-    def generated(self, after: int = 0):
-        """Yield the generated views in insertion order (those stored after row ``after``)."""
+    def generated(self, skip: int = 0):
+        """Yield the generated views in insertion order (after the first ``skip`` of them)."""
         rows = self._db.execute('SELECT segment_id, frame_index, camera, pose, reference_ids, '
-                                'image, mask, depth FROM generated WHERE id > ? ORDER BY id',
-                                (after,))
+                                'image, mask, depth FROM generated ORDER BY id '
+                                'LIMIT -1 OFFSET ?', (skip,))
         for segment_id, index, camera, pose, references, image, mask, depth in rows:
             yield GeneratedFrame(
                 segment_id=segment_id, index=index, rgb=_decode_rgb(image),
@@ -171,24 +171,29 @@ class MapStore:
             # What the saved memory already holds, so views stored after it (and
             # lost from memory by a crash before the next save) can be fused on load.
             keyframe_ids = [row[0] for row in self._db.execute('SELECT id FROM keyframes')]
-            last_generated = self._db.execute('SELECT MAX(id) FROM generated').fetchone()[0]
-            covers = {'keyframes': keyframe_ids, 'generated': last_generated or 0}
+            generated = self._db.execute('SELECT COUNT(*) FROM generated').fetchone()[0]
+            covers = {'keyframes': keyframe_ids, 'generated': generated}
             self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
                              (MEMORY_COVERS, json.dumps(covers)))
 
-    def views_after_memory(self):
+    def views_after_memory(self, keyframes=None, generated=None):
         """Return (keyframes, generated views) stored after the memory was last saved.
 
         Both are empty when no memory was saved, or when it was saved before
-        this record existed.
+        this record existed. ``keyframes`` and ``generated``, when given, are
+        the lists ``keyframes()`` and ``generated()`` return, already read:
+        they are filtered instead of decoded again.
         """
         covers = self.meta(MEMORY_COVERS)
         if covers is None:
             return [], []
         covers = json.loads(covers)
         saved = set(covers['keyframes'])
-        return ([view for view in self.keyframes() if view.view_id not in saved],
-                list(self.generated(after=covers['generated'])))
+        keyframes = self.keyframes() if keyframes is None else keyframes
+        # Generated views are only ever appended: the first ones were saved.
+        generated = (list(self.generated(skip=covers['generated'])) if generated is None
+                     else generated[covers['generated']:])
+        return [view for view in keyframes if view.view_id not in saved], generated
 
     def load_memory(self):
         """Return the stored memory exactly as saved, or None if none was saved."""

@@ -416,7 +416,8 @@ class MemoryNode(Node):
                 memory = self._fused(GeometryMemory(self.memory_config), keyframes, generated)
             else:
                 # Views stored after the last save (a crash lost them from memory).
-                memory = self._fused(memory, *self.store.views_after_memory())
+                late = self.store.views_after_memory(keyframes, generated)
+                memory = self._fused(memory, *late)
         except MAP_ERRORS as error:
             # Nothing was replaced yet: the node keeps what it had.
             return _respond(response, False, f'loading {self.store.path} failed: {error}')
