@@ -29,7 +29,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'anyrecon = anyrecon_ros.cli:main',
+            'anyrecon = anyrecon_ros.cli.main:main',
             'memory_node = anyrecon_ros.ros.memory_node:main',
             'planner_node = anyrecon_ros.ros.planner_node:main',
             'generator_node = anyrecon_ros.ros.generator_node:main',

@@ -18,14 +18,14 @@ from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
 from anyrecon_ros.core.view_bank import ViewBank
-from anyrecon_ros.evaluation import EvalSettings
-from anyrecon_ros.evaluation import inpaint_render
-from anyrecon_ros.evaluation import psnr
-from anyrecon_ros.evaluation import split_frames
-from anyrecon_ros.model.generator import GeneratorSettings
-from anyrecon_ros.model.generator import ViewGenerator
-from anyrecon_ros.model.vae import decode_frames
-from anyrecon_ros.model.vae import encode_frames
+from anyrecon_ros.loop.evaluation import EvalSettings
+from anyrecon_ros.loop.evaluation import inpaint_render
+from anyrecon_ros.loop.evaluation import psnr
+from anyrecon_ros.loop.evaluation import split_frames
+from anyrecon_ros.model.models.vae import decode_frames
+from anyrecon_ros.model.models.vae import encode_frames
+from anyrecon_ros.model.pipelines.generator import GeneratorSettings
+from anyrecon_ros.model.pipelines.generator import ViewGenerator
 
 
 def round_trip(vae, rgb: np.ndarray) -> np.ndarray:

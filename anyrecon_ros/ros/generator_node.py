@@ -21,11 +21,11 @@ from anyrecon_ros.core.drop_counter import DropCounter
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.view_bank import ViewBank
-from anyrecon_ros.loop import LoopConfig
-from anyrecon_ros.loop import ReconstructionLoop
-from anyrecon_ros.model.generator import BACKENDS
-from anyrecon_ros.model.generator import GeneratorSettings
-from anyrecon_ros.model.generator import ViewGenerator
+from anyrecon_ros.loop.reconstruction import LoopConfig
+from anyrecon_ros.loop.reconstruction import ReconstructionLoop
+from anyrecon_ros.model.pipelines.generator import BACKENDS
+from anyrecon_ros.model.pipelines.generator import GeneratorSettings
+from anyrecon_ros.model.pipelines.generator import ViewGenerator
 from anyrecon_ros.msg import GeneratedView
 from anyrecon_ros.msg import GenerationProgress
 from anyrecon_ros.msg import Keyframe

@@ -1,0 +1,591 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Sustained load on memory_node: a 640x480 RGB-D stream at 30 Hz for minutes (``run_soak``).
+
+The node runs in a child process, so its resident set is its own: VmRSS is
+read from /proc every second, and its peak (VmHWM) is written at exit by the
+wrapper ``bench_ros.measure_module`` uses. This process plays the camera
+driver and the odometry: 640x480 rgb8 images, 16UC1 depth (mm), camera_info
+and a PoseStamped per frame, best effort, at a fixed rate. The frames are a
+loop of the procedural scene rendered once beforehand (a render takes about
+0.2 s on the 2-core reference machine, far too slow for 30 Hz). Each lap of
+the loop moves the whole camera path by another offset, ``pose_variants`` of
+them before the pattern repeats, so keyframes are selected for several laps
+and the memory fills past its point cap (the shifted copies of the scene are
+new voxels) and evicts.
+
+Every keyframe stays in the node's bank with its image and depth (about
+2.1 MiB at 640x480), and the last 100 in ``~/keyframes``'s history, for as
+long as the node runs: a camera that keeps finding new views
+(``pose_variants=0``) grows the node by that much per keyframe, by design.
+So the pattern repeats, and once every pose of it is a keyframe the node only
+pairs and rejects frames. To keep selection and fusion going for the whole
+run with a bounded bank, ``~/reset`` is called every ``reset_period_s``
+(the map is forgotten and built again from the stream).
+
+The node counts messages lost before its callbacks (``lost_<topic>``: a
+best-effort sample lost in transport, or one overwritten in a KEEP_LAST
+subscription queue while the node was busy) and frames a reset forgot
+(``reset``); a thin subclass of it, ``CountingMemoryNode``, adds what it
+does not publish: messages received per topic, frames paired, and frames
+paired with another frame's parts. It publishes them, with its drop
+counts, on ``~/soak_counts`` each time it publishes ``~/status``. Run by
+``run_soak``, this module is that child's entry point::
+
+    python -m anyrecon_ros.bench.soak --ros-args -p max_points:=300000
+"""
+
+from collections import Counter
+import json
+import math
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from geometry_msgs.msg import PoseStamped
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from anyrecon_ros.bench.ros_throughput import PEAK_WRAPPER
+from anyrecon_ros.bench.ros_throughput import ros_environment
+from anyrecon_ros.core.stamp_pairing import NO_POSE
+from anyrecon_ros.core.stamp_pairing import QUEUE_FULL
+from anyrecon_ros.msg import MemoryStatus
+from anyrecon_ros.ros.conversions import array_to_image
+from anyrecon_ros.ros.conversions import camera_to_camera_info
+from anyrecon_ros.ros.conversions import matrix_to_pose
+from anyrecon_ros.ros.memory_node import MemoryNode
+from anyrecon_ros.ros.qos import sensor_qos
+from anyrecon_ros.ros.qos import status_qos
+from anyrecon_ros.ros.run import run_node
+
+NODE = '/memory_node'
+COUNTS_TOPIC = '~/soak_counts'
+# Topic (as the node resolves it) -> the name the figures use.
+STREAM_TOPICS = {'/image': 'image', '/camera_info': 'camera_info', '/depth': 'depth',
+                 '/pose': 'pose'}
+FIXED_FRAME, CAMERA_FRAME = 'map', 'camera_optical_frame'
+
+DEFAULT_MAX_POINTS = 300_000
+# Rendered frames in the loop; the camera path turns 360 / LOOP_FRAMES degrees a frame.
+LOOP_FRAMES = 24
+# Offsets of the camera path, one per lap, before the pattern repeats: about 110
+# keyframes in all with the node's default selection (each holds ~2.1 MiB).
+POSE_VARIANTS = 8
+# Seconds between ~/reset calls: the keyframes of every pose variant are
+# selected and fused again after each (about 15 s of fusion at 8 variants).
+RESET_PERIOD_S = 60.0
+STATUS_PERIOD_S = 1.0
+RSS_PERIOD_S = 1.0
+# Seconds the node may take to start and match the stream's topics.
+START_TIMEOUT_S = 90.0
+# After the stream: time for the node to drain its queues and report once more.
+SETTLE_S = 3.0
+MAX_SETTLE_S = 15.0
+STOP_TIMEOUT_S = 20.0
+# The achieved rate counts as kept at this share of the requested one.
+RATE_KEPT_SHARE = 0.95
+# A publisher more than this far behind its schedule gives up on catching up.
+MAX_LAG_S = 0.5
+
+
+class CountingMemoryNode(MemoryNode):
+    """The memory node, also counting what arrives (``~/soak_counts``).
+
+    The node counts messages lost before its callbacks (``lost_<topic>``,
+    from publication sequence numbers) and frames a reset forgets
+    (``reset``) itself; this subclass adds receipts per topic (by wrapping
+    the camera and pose callbacks) and paired frames whose parts carry
+    different stamps. The node's own handling is unchanged.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.received = Counter()
+        self.mismatched = 0
+        for subscription in self.subscriptions:
+            name = STREAM_TOPICS.get(subscription.topic_name)
+            if name is not None:
+                subscription.callback = self._counting(name, subscription.callback)
+        self.counts_pub = self.create_publisher(String, COUNTS_TOPIC, status_qos())
+
+    def _counting(self, name, callback):
+        def counted(msg, info):
+            self.received[name] += 1
+            callback(msg, info)
+        return counted
+
+    def on_paired_frame(self, frame) -> None:
+        """Count a frame whose parts carry different stamps, then handle it as the node does."""
+        if any(_stamp_ns(part.header.stamp) != frame.stamp_ns for part in frame.parts.values()):
+            self.mismatched += 1
+        super().on_paired_frame(frame)
+
+    def publish_status(self) -> None:
+        """Publish ``~/status``, then the soak counts of the same moment."""
+        super().publish_status()
+        drops = dict(self.drops.items())
+        counts = {'received': dict(self.received),
+                  'missing': {name: drops.get(f'lost_{name}', 0)
+                              for name in STREAM_TOPICS.values()},
+                  'frames_paired': self.frames_paired, 'pending': self.pairer.pending,
+                  'discarded_by_reset': drops.get('reset', 0),
+                  'mismatched_frames': self.mismatched,
+                  'keyframes': len(self.bank), 'keyframes_ever': self.mapper.next_id,
+                  'points': len(self.memory), 'drops': drops}
+        self.counts_pub.publish(String(data=json.dumps(counts)))
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def main(args=None) -> int:
+    """Run CountingMemoryNode until shut down (the soak's child process)."""
+    return run_node(CountingMemoryNode, args)
+
+
+# ---- the stream ------------------------------------------------------------
+
+
+class LoopFrames:
+    """A loop of rendered frames as ready-made messages, and the camera path offsets."""
+
+    def __init__(self, frames: int = LOOP_FRAMES, pose_variants: int = POSE_VARIANTS,
+                 seed: int = 0):
+        # Imported here: open3d has no business in the child, which imports this module.
+        from anyrecon_ros.core.procedural_scene import default_camera
+        from anyrecon_ros.core.procedural_scene import ProceduralScene
+        if frames < 2 or pose_variants < 0:
+            raise ValueError('need at least 2 loop frames and pose_variants >= 0')
+        start = time.monotonic()
+        scene, camera = ProceduralScene(seed=seed), default_camera()
+        self.poses = scene.camera_path(frames)
+        self.messages = []
+        for pose in self.poses:
+            rgb, depth = scene.render(camera, pose)
+            millimetres = np.nan_to_num(depth * 1000.0).round().clip(0, 65535).astype(np.uint16)
+            self.messages.append((array_to_image(rgb, 'rgb8'),
+                                  camera_to_camera_info(camera),
+                                  array_to_image(millimetres, '16UC1')))
+        self.pose_variants = pose_variants
+        self.render_s = time.monotonic() - start
+        self.image_bytes = len(self.messages[0][0].data)
+        self.depth_bytes = len(self.messages[0][2].data)
+
+    def __len__(self):
+        return len(self.poses)
+
+    def frame(self, index: int):
+        """Return (image, camera_info, depth, camera_to_world) of frame ``index`` of the stream."""
+        lap, position = divmod(index, len(self))
+        variant = lap % self.pose_variants if self.pose_variants else lap
+        image, info, depth = self.messages[position]
+        return image, info, depth, lap_offset(variant) @ self.poses[position]
+
+
+def lap_offset(variant: int) -> np.ndarray:
+    """Return the translation (4x4) that moves the camera path on lap ``variant``.
+
+    Variants 0-7 are the corners of a 0.5 x 0.5 x 0.4 m box; higher ones step
+    1 m further along x every 8 (new ground for ever).
+    """
+    offset = np.eye(4)
+    offset[:3, 3] = ((variant % 2) * 0.5 + (variant // 8) * 1.0, ((variant // 2) % 2) * 0.5,
+                     ((variant // 4) % 2) * 0.4)
+    return offset
+
+
+# ---- the run ---------------------------------------------------------------
+
+
+def run_soak(duration_s: float, rate_hz: float = 30.0, max_points: int = DEFAULT_MAX_POINTS,
+             reset_period_s: float = RESET_PERIOD_S, loop_frames: int = LOOP_FRAMES,
+             pose_variants: int = POSE_VARIANTS, frame_queue_size: int = 10,
+             node_parameters: dict = None, log_path: Path = None) -> dict:
+    """Stream 640x480 RGB-D at ``rate_hz`` into memory_node (a child process) for ``duration_s``.
+
+    Every ``reset_period_s`` (0: never) the node's ``~/reset`` is called, so
+    keyframes are selected and fused, and the point cap enforced, all through
+    the run rather than only until every pose of the stream is a keyframe.
+    Return the figures (see ``soak_table``): frames sent and the rate
+    achieved, what the node received, lost before its callbacks, paired, dropped by reason
+    (last status) and kept as keyframes, points against ``max_points``, and
+    the node's resident set over time with its growth over the last half of
+    the stream. ``node_parameters`` overrides or adds memory_node parameters;
+    the node's output goes to ``log_path`` (a temporary file otherwise). The
+    child is always stopped. Raises RuntimeError, with the end of the node's
+    output, when the node does not start.
+    """
+    frames = LoopFrames(loop_frames, pose_variants)
+    parameters = {'max_points': int(max_points), 'frame_queue_size': int(frame_queue_size),
+                  'status_period': STATUS_PERIOD_S}
+    parameters.update(node_parameters or {})
+    with tempfile.TemporaryDirectory(prefix='anyrecon_soak_') as folder, ros_environment():
+        log_path = Path(log_path) if log_path else Path(folder) / 'memory_node.log'
+        peak_path = Path(folder) / 'memory_node.peak'
+        arguments = [part for name, value in parameters.items()
+                     for part in ('-p', f'{name}:={_parameter_text(value)}')]
+        with open(log_path, 'w') as log:
+            child = subprocess.Popen(
+                [sys.executable, '-c', PEAK_WRAPPER, str(peak_path), 'anyrecon_ros.bench.soak',
+                 '--ros-args', *arguments], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with _Stream(child, frames, log_path) as stream:
+                stream.connect()
+                stream.run(duration_s, rate_hz, reset_period_s)
+                stream.settle()
+                figures = stream.figures()
+            figures['exit_code'] = _stop(child)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        figures['vmhwm_mib'] = (float(peak_path.read_text()) / 1024.0 if peak_path.exists()
+                                else math.nan)
+        figures['log_tail'] = '' if figures['alive'] else _tail(log_path)
+    figures.update(duration_s=float(duration_s), rate_hz=float(rate_hz),
+                   reset_period_s=float(reset_period_s), max_points=int(max_points),
+                   node_parameters=parameters, loop_frames=len(frames),
+                   pose_variants=pose_variants, render_s=frames.render_s,
+                   image_bytes=frames.image_bytes, depth_bytes=frames.depth_bytes)
+    return _summarise(figures)
+
+
+def _parameter_text(value) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+class _Stream:
+    """This process's side of a soak: the camera, the reset calls and what the node reports."""
+
+    def __init__(self, child, frames, log_path):
+        self.child, self.frames, self.log_path = child, frames, log_path
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.node = rclpy.create_node('soak_camera', context=self.context)
+        self.executor.add_node(self.node)
+        qos = sensor_qos(reliable=False, depth=2)
+        self.publishers = {
+            'image': self.node.create_publisher(Image, 'image', qos),
+            'camera_info': self.node.create_publisher(CameraInfo, 'camera_info', qos),
+            'depth': self.node.create_publisher(Image, 'depth', qos),
+            'pose': self.node.create_publisher(PoseStamped, 'pose', qos)}
+        self.statuses, self.counts = [], []
+        self.node.create_subscription(
+            MemoryStatus, f'{NODE}/status',
+            lambda msg: self.statuses.append((time.monotonic(), msg)), status_qos())
+        self.node.create_subscription(
+            String, f'{NODE}/soak_counts',
+            lambda msg: self.counts.append((time.monotonic(), json.loads(msg.data))),
+            status_qos())
+        self.reset = self.node.create_client(Trigger, f'{NODE}/reset')
+        self.resets = []
+        self.rss = []
+        self.sent = self.late = self.slips = 0
+        self.start = self.stream_s = None
+        self.next_rss = self.cpu_start = self.publisher_cpu_share = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+        self.executor.shutdown()
+        rclpy.shutdown(context=self.context)
+
+    def _spin_until(self, condition, timeout) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline and self.child.poll() is None:
+            self.executor.spin_once(timeout_sec=0.05)
+            self._sample_rss()
+        return condition()
+
+    def _sample_rss(self) -> None:
+        """Sample the node's resident set if it is time to (every RSS_PERIOD_S)."""
+        now = time.monotonic()
+        if self.start is None or now < self.next_rss:
+            return
+        sample = _sample(self.child.pid, now - self.start)
+        if sample is not None:
+            self.rss.append(sample)
+        self.next_rss = max(self.next_rss + RSS_PERIOD_S, now)
+
+    def connect(self) -> None:
+        """Wait until the node subscribes to every stream topic and reports; else RuntimeError."""
+        def ready():
+            return bool(self.statuses) and bool(self.counts) and self.reset.service_is_ready() \
+                and all(p.get_subscription_count() > 0 for p in self.publishers.values())
+        if not self._spin_until(ready, START_TIMEOUT_S):
+            raise RuntimeError(f'memory_node did not start and subscribe within '
+                               f'{START_TIMEOUT_S:.0f} s (exit code {self.child.poll()}):\n'
+                               f'{_tail(self.log_path)}')
+
+    def run(self, duration_s, rate_hz, reset_period_s) -> None:
+        """Publish frames on schedule for ``duration_s``, calling ~/reset every period."""
+        self.start = self.next_rss = time.monotonic()
+        self._sample_rss()
+        self.cpu_start = _cpu_seconds(self.child.pid)
+        own_cpu_start = time.process_time()
+        period, end = 1.0 / rate_hz, self.start + duration_s
+        next_frame = self.start
+        next_reset = self.start + reset_period_s if reset_period_s > 0 else math.inf
+        while self.child.poll() is None:
+            now = time.monotonic()
+            if now >= end:
+                break
+            if now >= next_frame:
+                _publish(self.node, self.publishers, self.frames.frame(self.sent))
+                self.sent += 1
+                self.late += now - next_frame > period
+                next_frame += period
+                if now - next_frame > MAX_LAG_S:
+                    self.slips += 1
+                    next_frame = now
+            if now >= next_reset:
+                self.resets.append(self.reset.call_async(Trigger.Request()))
+                next_reset += reset_period_s
+            self._sample_rss()
+            self.executor.spin_once(
+                timeout_sec=max(0.0, min(next_frame, self.next_rss) - time.monotonic()))
+        self.stream_s = time.monotonic() - self.start
+        self.publisher_cpu_share = (time.process_time() - own_cpu_start) / self.stream_s
+
+    def settle(self) -> None:
+        """Let the node drain its queues: until two reports agree, SETTLE_S at least."""
+        settle_start, stream_end = time.monotonic(), self.start + self.stream_s
+
+        def settled():
+            recent = [report for t, report in self.counts[-2:] if t > stream_end]
+            return time.monotonic() - settle_start >= SETTLE_S and len(recent) == 2 and (
+                recent[0]['received'] == recent[1]['received'])
+        self._spin_until(settled, MAX_SETTLE_S)
+
+    def figures(self) -> dict:
+        """Return what was sent and measured, and what the node last reported."""
+        wall = time.monotonic() - self.start
+        alive = self.child.poll() is None
+        node_cpu = _cpu_seconds(self.child.pid) - self.cpu_start if alive else math.nan
+        return {'stream_s': self.stream_s, 'frames_sent': self.sent, 'late_frames': self.late,
+                'schedule_slips': self.slips, 'publisher_cpu_share': self.publisher_cpu_share,
+                'node_cpu_share': node_cpu / wall, 'alive': alive, 'rss': self.rss,
+                'resets_called': len(self.resets),
+                'resets_done': sum(1 for future in self.resets if future.done()
+                                   and future.result() is not None
+                                   and future.result().success),
+                'statuses': [_status_figures(t - self.start, msg) for t, msg in self.statuses
+                             if t >= self.start],
+                'counts': self.counts[-1][1] if self.counts else {}}
+
+
+def _publish(node, publishers, frame) -> None:
+    """Publish one frame on every topic with one stamp (now), as a driver would."""
+    image, info, depth, camera_to_world = frame
+    stamp = node.get_clock().now().to_msg()
+    optical = Header(stamp=stamp, frame_id=CAMERA_FRAME)
+    image.header = info.header = depth.header = optical
+    publishers['image'].publish(image)
+    publishers['camera_info'].publish(info)
+    publishers['depth'].publish(depth)
+    publishers['pose'].publish(PoseStamped(header=Header(stamp=stamp, frame_id=FIXED_FRAME),
+                                           pose=matrix_to_pose(camera_to_world)))
+
+
+def _status_figures(t, msg) -> dict:
+    return {'t': round(t, 2), 'points': msg.captured_points + msg.generated_points,
+            'keyframes': msg.keyframe_count,
+            'drops': dict(zip(msg.drop_reasons, (int(c) for c in msg.drop_counts)))}
+
+
+def _stop(child) -> int:
+    """Stop the node as Ctrl-C would (it exits cleanly and reports its peak); kill if stuck."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+    try:
+        return child.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
+
+
+RSS_COLUMNS = ('t_s', 'VmRSS', 'RssAnon', 'RssShmem')
+
+
+def _sample(pid, t):
+    """Return [t, VmRSS, RssAnon, RssShmem] (MiB) of process ``pid``, or None once it is gone.
+
+    RssShmem is mostly Fast DDS's shared-memory segments, RssAnon the heap.
+    """
+    fields = {}
+    try:
+        with open(f'/proc/{pid}/status') as status:
+            for line in status:
+                name, _, value = line.partition(':')
+                if name in RSS_COLUMNS:
+                    fields[name] = round(float(value.split()[0]) / 1024.0, 1)
+    except OSError:
+        return None
+    if 'VmRSS' not in fields:
+        return None
+    return [round(t, 2)] + [fields.get(name, math.nan) for name in RSS_COLUMNS[1:]]
+
+
+def _cpu_seconds(pid) -> float:
+    """Return the user + system CPU seconds process ``pid`` has used (NaN once it is gone)."""
+    try:
+        with open(f'/proc/{pid}/stat') as stat:
+            fields = stat.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return math.nan
+    # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return '\n'.join(Path(path).read_text(errors='replace').splitlines()[-lines:])
+    except OSError:
+        return '(no output)'
+
+
+# ---- figures ---------------------------------------------------------------
+
+
+def rss_growth(samples, stream_s: float, fraction: float, column: int = 1) -> dict:
+    """Return how the resident set grew over the last ``fraction`` of the stream.
+
+    ``samples`` are rows of RSS_COLUMNS; ``column`` picks the figure (VmRSS by
+    default). ``growth_mib`` is how far the window's highest sample lies above
+    the highest one before it: a leak shows as a new high, while the rise and
+    fall of each reset cycle do not count. ``rise_mib`` is the window's
+    highest sample less its first; ``slope_mib_per_min`` is the least-squares
+    slope over the window.
+    """
+    begin = stream_s * (1.0 - fraction)
+    window = [s[column] for s in samples if begin <= s[0] <= stream_s]
+    before = [s[column] for s in samples if s[0] < begin]
+    if len(window) < 2 or not before:
+        return {'samples': len(window), 'growth_mib': math.nan, 'rise_mib': math.nan,
+                'slope_mib_per_min': math.nan}
+    t = np.array([s[0] for s in samples if begin <= s[0] <= stream_s])
+    rss = np.array(window)
+    slope = np.polyfit(t, rss, 1)[0] * 60.0 if np.ptp(t) > 0 else math.nan
+    return {'samples': len(window), 'start_s': float(t[0]), 'end_s': float(t[-1]),
+            'growth_mib': float(rss.max() - max(before)), 'rise_mib': float(rss.max() - rss[0]),
+            'slope_mib_per_min': float(slope)}
+
+
+def _summarise(figures: dict) -> dict:
+    """Add the derived figures: rates, losses, accounting, cap and resident-set plateau."""
+    sent, counts = figures['frames_sent'], figures['counts']
+    statuses = figures['statuses']
+    last = statuses[-1] if statuses else {'points': 0, 'keyframes': 0, 'drops': {}}
+    received = {name: counts.get('received', {}).get(name, 0) for name in STREAM_TOPICS.values()}
+    drops = last['drops']
+    paired = counts.get('frames_paired', 0)
+    # Every image the node took is paired, dropped by the pairer, or still waiting.
+    node_drops = counts.get('drops', {})
+    unaccounted = received['image'] - (
+        paired + node_drops.get(QUEUE_FULL, 0) + node_drops.get(NO_POSE, 0)
+        + counts.get('pending', 0) + counts.get('discarded_by_reset', 0))
+    rss = figures['rss']
+    points_seen = [s['points'] for s in statuses]
+    figures.update(
+        achieved_rate_hz=sent / figures['stream_s'] if figures['stream_s'] else 0.0,
+        received=received,
+        lost_before_callback={name: sent - count for name, count in received.items()},
+        missing_by_sequence=counts.get('missing', {}),
+        frames_paired=paired, frames_pending=counts.get('pending', 0),
+        mismatched_frames=counts.get('mismatched_frames', 0),
+        discarded_by_reset=counts.get('discarded_by_reset', 0),
+        keyframes_ever=counts.get('keyframes_ever', 0),
+        keyframes_max_seen=max((s['keyframes'] for s in statuses), default=0),
+        images_unaccounted=unaccounted,
+        keyframes=last['keyframes'], drops=drops, drops_total=sum(drops.values()),
+        points_last=last['points'], points_max_seen=max(points_seen, default=0),
+        rss_start_mib=rss[0][1] if rss else math.nan,
+        rss_end_mib=rss[-1][1] if rss else math.nan,
+        rss_peak_mib=max((s[1] for s in rss), default=math.nan),
+        rss_columns=list(RSS_COLUMNS),
+        rss_last_half=rss_growth(rss, figures['stream_s'], 0.5),
+        rss_anon_last_half=rss_growth(rss, figures['stream_s'], 0.5, column=2),
+        rss_last_third=rss_growth(rss, figures['stream_s'], 1.0 / 3.0))
+    figures['rate_kept'] = figures['achieved_rate_hz'] >= RATE_KEPT_SHARE * figures['rate_hz']
+    figures['cap_respected'] = figures['points_max_seen'] <= figures['max_points']
+    figures['cap_reached'] = figures['points_max_seen'] >= 0.99 * figures['max_points']
+    if sent:
+        # Per frame: a lost image also loses its depth and camera_info, each
+        # counted under its own reason, so drops_total counts frames up to 3 times.
+        figures['drop_rate'] = figures['unpaired_rate'] = (sent - paired) / sent
+        figures['loss_before_callback_rate'] = figures['lost_before_callback']['image'] / sent
+    else:
+        for name in ('drop_rate', 'unpaired_rate', 'loss_before_callback_rate'):
+            figures[name] = math.nan
+    return figures
+
+
+def soak_table(figures: dict) -> list:
+    """Return the soak section as markdown lines: blank, a heading, blank, then a table."""
+    f = figures
+    rate_note = ('kept' if f['rate_kept'] else
+                 f'NOT kept: this machine published only {f["achieved_rate_hz"]:.1f} Hz')
+    lost = f['lost_before_callback']
+    half, anon = f['rss_last_half'], f['rss_anon_last_half']
+    cap_note = 'respected' if f['cap_respected'] else 'EXCEEDED'
+    reset_note = (f'~/reset every {f["reset_period_s"]:.0f} s, {f["resets_done"]} done'
+                  if f['reset_period_s'] > 0 else 'no reset')
+    drops = ', '.join(f'{reason} {count}' for reason, count in sorted(f['drops'].items()))
+    rows = [
+        ('stream', f'{f["stream_s"]:.0f} s, {f["frames_sent"]} frames of 640x480 rgb8 + 16UC1 '
+                   f'depth + camera_info + PoseStamped'),
+        ('rate achieved', f'{f["achieved_rate_hz"]:.2f} Hz of {f["rate_hz"]:.0f} Hz '
+                          f'({rate_note}; {f["late_frames"]} frames late)'),
+        ('images received by the node', f'{f["received"]["image"]} ({lost["image"]} lost '
+                                        f'before its callback, '
+                                        f'{100 * f["loss_before_callback_rate"]:.1f} %; the '
+                                        'node counts '
+                                        f'{f["missing_by_sequence"].get("image", 0)} as '
+                                        'lost_image)'),
+        ('frames paired', f'{f["frames_paired"]} ({f["mismatched_frames"]} with parts of '
+                          'other frames)'),
+        ('keyframes: selected in all / most at once', f'{f["keyframes_ever"]} / '
+                                                      f'{f["keyframes_max_seen"]} '
+                                                      f'({reset_note})'),
+        ('drops counted by the node', drops or 'none'),
+        ('frame drop rate (frames not paired / sent)', f'{100 * f["drop_rate"]:.1f} %'),
+        ('points in memory, max seen / cap', f'{f["points_max_seen"]} / {f["max_points"]} '
+                                             f'({cap_note})'),
+        ('node resident set: start / peak / end', f'{f["rss_start_mib"]:.0f} / '
+                                                  f'{f["rss_peak_mib"]:.0f} / '
+                                                  f'{f["rss_end_mib"]:.0f} MiB (VmHWM '
+                                                  f'{f["vmhwm_mib"]:.0f} MiB)'),
+        ('resident set growth, last half (above the peak before it)',
+         f'{half["growth_mib"]:+.1f} MiB (slope {half["slope_mib_per_min"]:+.1f} MiB/min; '
+         f'heap (RssAnon) {anon["growth_mib"]:+.1f} MiB)'),
+        ('node CPU', f'{100 * f["node_cpu_share"]:.0f} % of one core (publisher '
+                     f'{100 * f["publisher_cpu_share"]:.0f} %)'),
+        ('node alive at the end', 'yes' if f['alive'] else f'NO (exit code {f["exit_code"]})'),
+    ]
+    return ['', f'Memory node soak: a {f["rate_hz"]:.0f} Hz RGB-D stream for '
+            f'{f["duration_s"]:.0f} s (memory_node in a child process, max_points '
+            f'{f["max_points"]}, {f["loop_frames"]} rendered frames x {f["pose_variants"]} '
+            'path offsets; resident set = VmRSS from /proc every second):', '',
+            '| figure | value |', '|---|---|'] + [f'| {name} | {value} |' for name, value in rows]
+
+
+if __name__ == '__main__':
+    sys.exit(main())

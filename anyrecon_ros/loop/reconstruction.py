@@ -1,0 +1,201 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The closed loop of AnyRecon along one trajectory, without ROS.
+
+For each segment of the trajectory: retrieve the capture views that see what
+the segment's views see, render the memory into every view (colour, depth,
+visibility), run the generator, complete the depth of each generated view
+from the rendered depth, and fuse it into the memory as GENERATED geometry
+(lower weight than captured data) before the next segment, so later
+segments render, and are conditioned on, what earlier ones filled in.
+
+The offline command, the demo, the evaluation and the generator node all run
+this one class. Progress goes to a callback as :class:`LoopProgress`.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.depth.completion import complete_depth
+from anyrecon_ros.core.geometry_memory import GENERATED
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.planning import cut_segments
+from anyrecon_ros.core.retrieval import retrieve_views
+from anyrecon_ros.core.transforms import validate_rigid
+from anyrecon_ros.core.view_bank import GeneratedFrame
+from anyrecon_ros.core.view_bank import ViewBank
+
+# 'fuse' covers completing a generated view's depth and fusing it, once per view.
+STAGES = ('retrieve', 'render', 'generate', 'fuse', 'done')
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Parameters of the loop."""
+
+    segment_length: int = 40     # views per generator segment
+    segment_overlap: int = 1     # views shared by consecutive segments (generated once)
+    capture_views: int = 4       # capture views retrieved per segment (at most)
+    generation_width: int = 0    # generated image width (0: the generator's working width)
+    # Completed depth less sure than this is not fused: far from anything the
+    # memory saw, propagated depth is a guess.
+    min_depth_confidence: float = 0.2
+
+    def __post_init__(self):
+        if self.segment_length < 2 or not 0 <= self.segment_overlap < self.segment_length:
+            raise ValueError('need segment_length >= 2 and 0 <= segment_overlap < '
+                             f'segment_length, got {self.segment_length}, '
+                             f'{self.segment_overlap}')
+        if self.capture_views < 1 or not (self.generation_width == 0
+                                          or self.generation_width >= 16):
+            raise ValueError('need capture_views >= 1 and generation_width 0 or >= 16')
+        if not 0.0 <= self.min_depth_confidence <= 1.0:
+            raise ValueError(f'min_depth_confidence must be in [0, 1], got '
+                             f'{self.min_depth_confidence}')
+
+
+@dataclass(frozen=True)
+class LoopProgress:
+    """Where the loop stands: a stage of a segment, and denoising steps while generating."""
+
+    segment: int        # 0-based
+    segments: int
+    stage: str          # one of STAGES
+    step: int = 0
+    steps: int = 0
+    generated_views: int = 0
+
+
+class ReconstructionLoop:
+    """Fill a geometry memory along trajectories with generated views.
+
+    ``memory`` and ``bank`` are shared, not copied: the loop reads the capture
+    views from ``bank`` and fuses into ``memory``. ``generator`` is a
+    :class:`anyrecon_ros.model.pipelines.generator.ViewGenerator` (or anything with its
+    ``generate`` and ``size_multiple``).
+    """
+
+    def __init__(self, memory: GeometryMemory, bank: ViewBank, generator,
+                 config: LoopConfig = LoopConfig()):
+        self.memory = memory
+        self.bank = bank
+        self.generator = generator
+        self.config = config
+
+    def generation_camera(self, camera: PinholeCamera) -> PinholeCamera:
+        """Return ``camera`` scaled to the generation width, both sides on the model's grid."""
+        multiple = self.generator.size_multiple
+        wanted = self.config.generation_width or self.generator.working_width
+        width = max(multiple, wanted // multiple * multiple)
+        height = max(multiple, round(camera.height * width / camera.width / multiple) * multiple)
+        return camera.scaled(width, height)
+
+    def run(self, camera: PinholeCamera, poses, progress: Optional[Callable] = None,
+            on_frame: Optional[Callable] = None) -> list:
+        """Generate and fuse a view at every pose; return the GeneratedFrames in order.
+
+        ``camera`` gives the intrinsics (scaled to the generation size);
+        ``poses`` are (N, 4, 4) camera-to-world. ``on_frame(frame)`` is called
+        for each view once it is fused, so a node can publish while the loop
+        goes on.
+        """
+        poses = _checked_poses(poses)
+        if not len(self.bank):
+            raise ValueError('the loop needs at least one capture view in the bank')
+        camera = self.generation_camera(camera)
+        segments = cut_segments(poses, self.config.segment_length, self.config.segment_overlap)
+        frames = []
+        report = progress or (lambda update: None)
+        for segment_id, (start, end) in enumerate(segments):
+            # Frames shared with the previous segment were generated and fused there.
+            first_new = start if segment_id == 0 else start + self.config.segment_overlap
+
+            def stage(name, step=0, steps=0, segment_id=segment_id):
+                report(LoopProgress(segment_id, len(segments), name, step, steps, len(frames)))
+            for frame in self._run_segment(camera, poses, start, end, first_new, segment_id,
+                                           stage):
+                frames.append(frame)
+                if on_frame:
+                    on_frame(frame)
+        report(LoopProgress(len(segments) - 1, len(segments), 'done',
+                            generated_views=len(frames)))
+        return frames
+
+    def _run_segment(self, camera, poses, start, end, first_new, segment_id, report):
+        """Generate a segment; yield its new frames, each once fused."""
+        segment_poses = poses[start:end]
+        report('retrieve')
+        reference_ids = self.references(camera, segment_poses)
+        report('render')
+        renders = [self.memory.render(camera, pose) for pose in segment_poses]
+        report('generate')
+        capture = np.stack([_resized(self.bank[view_id].rgb, camera)
+                            for view_id in reference_ids])
+        images = self.generator.generate(
+            capture, np.stack([render.rgb for render in renders]),
+            np.stack([render.mask for render in renders]),
+            lambda chunk, chunks, step, steps: report('generate', step=step, steps=steps))
+        for offset in range(first_new - start, end - start):
+            report('fuse')
+            render = renders[offset]
+            completed = complete_depth(images[offset], render.depth, render.mask)
+            depth = np.where(completed.confidence >= self.config.min_depth_confidence,
+                             completed.depth, np.nan).astype(np.float32)
+            # Generated geometry goes in at the memory's lower generated weight,
+            # scaled by how sure the completion is (1 where the memory was seen).
+            self.memory.insert(images[offset], depth, camera, segment_poses[offset],
+                               origin=GENERATED, confidence=completed.confidence)
+            yield GeneratedFrame(
+                segment_id=segment_id, index=start + offset, rgb=images[offset],
+                mask=render.mask, camera=camera, camera_to_world=segment_poses[offset],
+                reference_ids=tuple(int(view_id) for view_id in reference_ids), depth=depth)
+
+    def references(self, camera: PinholeCamera, segment_poses) -> list:
+        """Return the capture view ids for a segment: retrieved, else the nearest views.
+
+        Retrieval needs memory points seen by the segment; where it sees
+        nothing the memory knows (a view into the void), the capture views
+        nearest the segment's centre stand in, so the generator always has
+        context.
+        """
+        retrieved = [view_id for view_id in retrieve_views(
+            self.memory, camera, segment_poses, self.config.capture_views)
+            if view_id in self.bank]
+        if retrieved:
+            return retrieved
+        centre = np.mean([pose[:3, 3] for pose in segment_poses], axis=0)
+        views = self.bank.views()
+        distances = [np.linalg.norm(view.centre - centre) for view in views]
+        order = np.argsort(distances)[:self.config.capture_views]
+        return [views[index].view_id for index in order]
+
+
+def trajectory_coverage(memory: GeometryMemory, camera: PinholeCamera, poses,
+                        width: int = 160) -> float:
+    """Return the mean share of pixels where the memory is visible, over the trajectory's views.
+
+    Judged at ``width`` pixels across (visibility does not need more).
+    """
+    poses = _checked_poses(poses)
+    if camera.width > width:
+        camera = camera.scaled(width, max(1, round(camera.height * width / camera.width)))
+    return float(np.mean([memory.render(camera, pose).mask.mean() for pose in poses]))
+
+
+def _checked_poses(poses) -> np.ndarray:
+    poses = np.asarray(poses, np.float64)
+    if poses.ndim != 3 or poses.shape[1:] != (4, 4) or not len(poses):
+        raise ValueError(f'poses must be (N >= 1, 4, 4), got {poses.shape}')
+    for pose in poses:
+        validate_rigid(pose)
+    return poses
+
+
+def _resized(rgb: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+    if rgb.shape[:2] == (camera.height, camera.width):
+        return rgb
+    return cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,121 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""AnyReconPipeline: capture views + memory renders -> generated views, chunk by chunk.
+
+Each chunk is one sequence for the transformer: the K capture views first
+(all-ones masks, RoPE frame positions 0..K-1), then, from the second chunk on,
+the last generated frames of the previous chunk (all-ones masks), then the
+chunk's point-cloud renders with their visibility masks. Cameras enter only
+through the renders, as in the official model.
+"""
+
+from dataclasses import dataclass
+
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+import numpy as np
+import torch
+
+from anyrecon_ros.model.models.transformer import pack_conditioning
+from anyrecon_ros.model.models.vae import decode_frames
+from anyrecon_ros.model.models.vae import encode_frames
+from anyrecon_ros.model.models.vae import mask_to_latent
+from anyrecon_ros.model.pipelines.scheduling import set_steps
+
+# Latents are 1/8 of the image and the transformer patches 2x2 latent pixels.
+SIZE_MULTIPLE = 16
+
+
+@dataclass
+class AnyReconPipelineOutput(BaseOutput):
+    """Generated views, one per render, as (T, H, W, 3) uint8 RGB."""
+
+    images: np.ndarray
+
+
+class AnyReconPipeline(DiffusionPipeline):
+    """Generate the views of a trajectory from capture views and memory renders."""
+
+    model_cpu_offload_seq = 'transformer->vae'
+
+    def __init__(self, transformer, vae, scheduler):
+        super().__init__()
+        self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
+
+    @torch.no_grad()
+    def __call__(self, capture_images, renders, masks, num_inference_steps: int = 4,
+                 chunk_frames: int = 40, carry_frames: int = 2, generator=None,
+                 callback=None, vae_batch_frames: int = 4) -> AnyReconPipelineOutput:
+        """Return one generated image per render.
+
+        ``capture_images`` (K, H, W, 3) and ``renders`` (T, H, W, 3) are uint8
+        RGB, ``masks`` (T, H, W) booleans (True where the memory was visible).
+        ``callback(chunk, chunks, step, steps)`` reports progress.
+        ``vae_batch_frames`` frames go through the VAE at a time (None: all).
+        """
+        capture, renders, masks = _validated(capture_images, renders, masks)
+        if chunk_frames < 1 or carry_frames < 0:
+            raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
+        device = self._execution_device
+        capture_latents = encode_frames(self.vae, _to_unit_range(capture, device),
+                                        vae_batch_frames)
+        starts = list(range(0, len(renders), chunk_frames))
+        carried, outputs = None, []
+        for chunk, start in enumerate(starts):
+            chunk_renders = _to_unit_range(renders[start:start + chunk_frames], device)
+            chunk_masks = torch.from_numpy(masks[start:start + chunk_frames]).to(device)
+            fixed = capture_latents if carried is None else torch.cat([capture_latents, carried])
+            render_latents = encode_frames(self.vae, chunk_renders, vae_batch_frames)
+            latents = self._denoise(fixed, render_latents,
+                                    mask_to_latent(chunk_masks.float()), num_inference_steps,
+                                    generator, lambda s, n: callback and callback(
+                                        chunk, len(starts), s, n))
+            carried = latents[-carry_frames:] if carry_frames else None
+            outputs.append(decode_frames(self.vae, latents, vae_batch_frames))
+        images = torch.cat(outputs).clamp(-1, 1)
+        rgb = ((images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return AnyReconPipelineOutput(images=rgb)
+
+    def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator, progress):
+        """Denoise one chunk; return the clean latents of its render frames (T, 16, h, w)."""
+        condition = torch.cat([fixed_latents, render_latents])
+        ones = torch.ones((len(fixed_latents),) + render_masks.shape[1:], dtype=render_masks.dtype,
+                          device=render_masks.device)
+        mask = torch.cat([ones, render_masks])
+        # (frames, channels, h, w) -> (1, channels, frames, h, w), the transformer's layout.
+        condition, mask = (x.permute(1, 0, 2, 3)[None] for x in (condition, mask))
+        latents = torch.randn(condition.shape, generator=generator, device='cpu').to(
+            condition.device, condition.dtype)
+        set_steps(self.scheduler, steps, device=condition.device)
+        for index, timestep in enumerate(self.scheduler.timesteps):
+            velocity = self.transformer(
+                hidden_states=pack_conditioning(latents, mask.to(latents.dtype), condition),
+                timestep=timestep.expand(1), encoder_hidden_states=None, return_dict=False)[0]
+            latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
+            progress(index + 1, len(self.scheduler.timesteps))
+        return latents[0].permute(1, 0, 2, 3)[len(fixed_latents):]
+
+
+def _validated(capture_images, renders, masks):
+    capture = np.asarray(capture_images)
+    renders = np.asarray(renders)
+    masks = np.asarray(masks).astype(bool)
+    if capture.ndim != 4 or capture.shape[-1] != 3 or not len(capture):
+        raise ValueError(f'capture_images must be (K >= 1, H, W, 3), got {capture.shape}')
+    if renders.shape[1:] != capture.shape[1:] or not len(renders):
+        raise ValueError(f'renders must be (T >= 1, H, W, 3) like the capture images '
+                         f'{capture.shape[1:]}, got {renders.shape}')
+    if masks.shape != renders.shape[:3]:
+        raise ValueError(f'masks must be {renders.shape[:3]}, got {masks.shape}')
+    height, width = capture.shape[1:3]
+    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+        raise ValueError(f'image size {width}x{height} must be a multiple of {SIZE_MULTIPLE}')
+    if capture.dtype != np.uint8 or renders.dtype != np.uint8:
+        raise ValueError('capture_images and renders must be uint8 RGB')
+    return capture, renders, masks
+
+
+def _to_unit_range(images: np.ndarray, device) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    return tensor.permute(0, 3, 1, 2).float() / 127.5 - 1.0

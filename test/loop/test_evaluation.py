@@ -1,0 +1,140 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``anyrecon eval``: splits, metrics, and the command on procedural and real scenes."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from anyrecon_ros.cli.main import main
+from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.scene_io.working_scene import WorkingScene
+from anyrecon_ros.loop.evaluation import chamfer_distance
+from anyrecon_ros.loop.evaluation import depth_errors
+from anyrecon_ros.loop.evaluation import METHODS
+from anyrecon_ros.loop.evaluation import psnr
+from anyrecon_ros.loop.evaluation import split_frames
+from anyrecon_ros.loop.evaluation import ssim
+from anyrecon_ros.loop.evaluation import ssim_map
+
+REDKITCHEN = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'redkitchen'
+METRIC_KEYS = {'psnr', 'ssim', 'psnr_unseen', 'coverage'}
+
+
+def test_default_splits():
+    inputs, targets = split_frames(100, 'every:10', 'interpolate')
+    assert inputs == list(range(0, 100, 10))
+    assert targets == [5, 15, 25, 35, 45, 55, 65, 75, 85]
+    inputs, targets = split_frames(100, '20,30,40,50', 'extrapolate')
+    assert targets == [5, 15, 55, 65, 75, 85, 95]
+    assert split_frames(30, '0,10,20', '3,10,12') == ([0, 10, 20], [3, 12])
+
+
+@pytest.mark.parametrize('inputs, targets, message', [
+    ('every:0', 'interpolate', 'every:N'),
+    ('5', 'interpolate', 'at least 2'),
+    ('0,10,200', 'interpolate', 'outside the scene'),
+    ('0,1', 'interpolate', 'no target frames'),
+    ('0,10', 'five', 'comma-separated'),
+])
+def test_bad_splits_are_refused(inputs, targets, message):
+    with pytest.raises(ValueError, match=message):
+        split_frames(100, inputs, targets)
+
+
+def test_psnr_and_ssim_follow_their_definitions():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    shifted = np.clip(image.astype(int) + 1, 0, 255).astype(np.uint8)
+    mse = np.mean((shifted.astype(float) - image) ** 2)
+    assert psnr(shifted, image) == pytest.approx(10 * np.log10(255 ** 2 / mse))
+    assert psnr(image, image) == float('inf')
+    assert np.isnan(psnr(image, shifted, np.zeros((24, 32), bool)))
+    assert ssim(image, image) == pytest.approx(1.0)
+    noisy = np.clip(image + rng.normal(0, 40, image.shape), 0, 255).astype(np.uint8)
+    assert ssim(noisy, image) < ssim(shifted, image) < 1.0
+    assert ssim(noisy, image) == pytest.approx(ssim(image, noisy))
+    # The Gaussian-window formula written out for the pixel (5, 5), whose
+    # window lies inside the image.
+    window = cv2.getGaussianKernel(11, 1.5) @ cv2.getGaussianKernel(11, 1.5).T
+    x = noisy[:11, :11, 0].astype(float)
+    y = image[:11, :11, 0].astype(float)
+    mx, my = (window * x).sum(), (window * y).sum()
+    vx, vy = (window * x * x).sum() - mx ** 2, (window * y * y).sum() - my ** 2
+    cov = (window * x * y).sum() - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    expected = ((2 * mx * my + c1) * (2 * cov + c2)
+                / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
+    assert ssim_map(noisy, image)[5, 5, 0] == pytest.approx(expected)
+    assert ssim(noisy, image) == pytest.approx(ssim_map(noisy, image).mean())
+
+
+def test_depth_errors_and_chamfer():
+    truth = np.full((4, 4), 2.0, np.float32)
+    prediction = truth.copy()
+    prediction[0] = 2.2           # 10 % off: inside delta < 1.25
+    prediction[1] = 3.0           # 50 % off: outside
+    prediction[2, 0] = np.nan     # not counted
+    abs_rel, delta = depth_errors(prediction, truth)
+    assert abs_rel == pytest.approx((4 * 0.1 + 4 * 0.5) / 15)
+    assert delta == pytest.approx(11 / 15)
+    mesh = ProceduralScene(seed=0).mesh()
+    on_surface = np.asarray(mesh.sample_points_uniformly(200_000).points)
+    # Two samplings of one surface differ by about their spacing (~1.5 cm here).
+    assert chamfer_distance(on_surface, mesh) < 0.025
+    assert chamfer_distance(on_surface + [0.0, 0.0, 0.5], mesh) > 0.2
+
+
+def test_large_images_are_resized_to_the_working_width():
+    scene = WorkingScene(str(REDKITCHEN), width=256)
+    assert (scene.camera.width, scene.camera.height) == (256, 192)
+    view = scene.view(3)
+    assert view.rgb.shape == (192, 256, 3) and view.depth.shape == (192, 256)
+    assert view.camera == scene.camera and view.view_id == 3
+    assert scene.camera.fx == pytest.approx(585.0 * 256 / 640)
+
+
+def _check(out: Path, targets: int, chamfer: bool, depth: bool):
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert {'scene', 'inputs', 'targets', 'methods', 'per_view'} <= set(metrics)
+    assert set(metrics['methods']) == set(METHODS)
+    for method in METHODS:
+        keys = set(metrics['methods'][method])
+        assert METRIC_KEYS <= keys
+        assert ('depth_abs_rel' in keys) == depth
+    assert len(metrics['targets']) == len(metrics['per_view']) == targets
+    assert ('chamfer' in metrics) == chamfer
+    compare = cv2.imread(str(out / 'compare.png'))
+    assert compare.shape[0] >= targets * 120
+    report = (out / 'report.md').read_text()
+    assert '| anyrecon |' in report and '![compare](compare.png)' in report
+    return metrics
+
+
+def test_eval_on_a_small_procedural_scene(tmp_path):
+    assert main(['eval', '--scene', 'synthetic:1', '--frames', '30', '--out',
+                 str(tmp_path), '--width', '128']) == 0
+    metrics = _check(tmp_path, targets=2, chamfer=True, depth=True)
+    render, inpaint = metrics['methods']['render'], metrics['methods']['inpaint']
+    # Exact input depth: the memory's render is metrically right where it covers.
+    assert render['depth_abs_rel'] < 0.05
+    # Filling the holes beats leaving them black, where the memory saw nothing.
+    assert inpaint['psnr_unseen'] > render['psnr_unseen']
+    assert metrics['resolution'] == [128, 96]
+    assert 0 < metrics['chamfer']['anyrecon'] < 1.0
+
+
+def test_eval_on_redkitchen_frames(tmp_path):
+    assert main(['eval', '--scene', str(REDKITCHEN), '--inputs', '0,10,20', '--targets', '5,15',
+                 '--out', str(tmp_path), '--width', '128']) == 0
+    metrics = _check(tmp_path, targets=2, chamfer=False, depth=True)
+    assert metrics['inputs'] == [0, 10, 20] and metrics['targets'] == [5, 15]
+    assert metrics['methods']['render']['coverage'] > 0.5
+
+
+def test_eval_refuses_a_bad_scene(tmp_path, capsys):
+    assert main(['eval', '--scene', 'synthetic:x', '--out', str(tmp_path)]) == 1
+    assert 'synthetic:SEED' in capsys.readouterr().err
