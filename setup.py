@@ -8,10 +8,16 @@ them; this file is then not used. Pinned third-party versions live in
 requirements.txt.
 """
 
+from pathlib import Path
+import runpy
+
 from setuptools import find_packages
 from setuptools import setup
 
 package_name = 'anyrecon_ros'
+# The one list of nodes, read without importing the package (it needs what this installs).
+NODES = runpy.run_path(str(Path(__file__).resolve().parent / package_name / 'ros' /
+                           'nodes.py'))['NODES']
 
 setup(
     name=package_name,
@@ -28,12 +34,7 @@ setup(
     description='AnyRecon for ROS 2: arbitrary-view 3D reconstruction from sparse keyframes',
     license='Apache-2.0',
     entry_points={
-        'console_scripts': [
-            'anyrecon = anyrecon_ros.cli.main:main',
-            'memory_node = anyrecon_ros.ros.memory_node:main',
-            'planner_node = anyrecon_ros.ros.planner_node:main',
-            'generator_node = anyrecon_ros.ros.generator_node:main',
-            'synthetic_camera = anyrecon_ros.ros.synthetic_camera:main',
-        ],
+        'console_scripts': ['anyrecon = anyrecon_ros.cli.main:main'] + [
+            f'{name} = {package_name}.ros.{name}:main' for name in NODES],
     },
 )

@@ -23,6 +23,7 @@ from launch_ros.actions import Node
 from launch_ros.actions import PushRosNamespace
 
 from anyrecon_ros.ros.graph import dds_environment
+from anyrecon_ros.ros.graph import LOOP_NODES
 from anyrecon_ros.ros.graph import REMAPPINGS
 
 # Launch arguments, their defaults (those of config/anyrecon.yaml) and help.
@@ -36,9 +37,8 @@ ARGUMENTS = {
     'device': ('cpu', 'Generator device: cpu, cuda, cuda:1, ...'),
     'rviz': ('false', 'Start RViz with config/anyrecon.rviz'),
 }
-# Launch arguments that set a node parameter of the same name.
+# Launch arguments that set a node parameter of the same name (nodes of LOOP_NODES).
 NODE_ARGUMENTS = {'memory_node': ('pose_source', 'use_depth'),
-                  'planner_node': (),
                   'generator_node': ('backend', 'device')}
 
 
@@ -51,9 +51,9 @@ def generate_launch_description():
     nodes = [Node(package='anyrecon_ros', executable=name, name=name, output='screen',
                   parameters=[defaults, params_file,
                               {argument: LaunchConfiguration(argument)
-                               for argument in NODE_ARGUMENTS[name]}],
+                               for argument in NODE_ARGUMENTS.get(name, ())}],
                   remappings=REMAPPINGS[name], additional_env=env)
-             for name in NODE_ARGUMENTS]
+             for name in LOOP_NODES]
     rviz = Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
                 arguments=['-d', os.path.join(share, 'config', 'anyrecon.rviz')],
                 condition=IfCondition(LaunchConfiguration('rviz')))

@@ -21,6 +21,7 @@ from launch_ros.actions import Node
 
 from anyrecon_ros.ros.graph import dds_environment
 from anyrecon_ros.ros.graph import REMAPPINGS
+from anyrecon_ros.ros.graph import SOURCE_NODES
 
 
 def generate_launch_description():
@@ -31,13 +32,13 @@ def generate_launch_description():
         PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'anyrecon.launch.py')),
         launch_arguments={'params_file': os.path.join(config, 'demo.yaml'),
                           'rviz': LaunchConfiguration('rviz')}.items())
-    camera = Node(package='anyrecon_ros', executable='synthetic_camera',
-                  name='synthetic_camera', output='screen',
-                  parameters=[os.path.join(config, 'anyrecon.yaml'),
-                              os.path.join(config, 'demo.yaml')],
-                  remappings=REMAPPINGS['synthetic_camera'],
-                  additional_env=dds_environment(config))
+    # The camera stands in for a robot's: anyrecon.launch.py starts every other node.
+    sources = [Node(package='anyrecon_ros', executable=name, name=name, output='screen',
+                    parameters=[os.path.join(config, 'anyrecon.yaml'),
+                                os.path.join(config, 'demo.yaml')],
+                    remappings=REMAPPINGS[name], additional_env=dds_environment(config))
+               for name in SOURCE_NODES]
     return LaunchDescription([
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Start RViz with config/anyrecon.rviz'),
-        loop, camera])
+        loop, *sources])

@@ -24,17 +24,17 @@ from anyrecon_ros.loop.evaluation import psnr
 from anyrecon_ros.loop.evaluation import split_frames
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
+from anyrecon_ros.model.models.vae import from_unit_range
+from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
 
 
 def round_trip(vae, rgb: np.ndarray) -> np.ndarray:
     """Return an image encoded and decoded by ``vae``."""
-    images = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1.0
     with torch.no_grad():
-        decoded = decode_frames(vae, encode_frames(vae, images))[0]
-    return ((decoded.permute(1, 2, 0).numpy() + 1.0) * 127.5).clip(0, 255).round().astype(
-        np.uint8)
+        decoded = decode_frames(vae, encode_frames(vae, to_unit_range(rgb[None])))
+    return from_unit_range(decoded)[0]
 
 
 def unseen_psnrs(generator, spec: str, settings: EvalSettings):

@@ -6,23 +6,21 @@ Throughput: a 1M-point PointCloud2 and a 640x480 rgb8 Image, published and
 received by rclpy nodes in one process (one context, one executor) and across
 two processes (the subscriber is this module run as a child process, see
 ``main``). Every figure is the median of several rounds after one warm-up
-message. Memory: the peak resident set of ``anyrecon demo`` in a child process.
+message. Memory: the peak resident set of ``anyrecon demo`` in a child process
+(``child_process.measure_module``).
 
 Run by ``bench_ros``, this module is also the child's entry point::
 
-    python -m anyrecon_ros.bench.ros_throughput --kind image_640x480 --topic /t --count 601 --depth 20 \
-        --report receipts.json
+    python -m anyrecon_ros.bench.ros_throughput --kind image_640x480 --topic /t \
+        --count 601 --depth 20 --report receipts.json
 """
 
 import argparse
 from collections import Counter
-import contextlib
 import json
-import math
 import os
 from pathlib import Path
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,10 +36,14 @@ from sensor_msgs.msg import Image
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import UInt32
 
+from anyrecon_ros.bench.child_process import kill
+from anyrecon_ros.bench.child_process import measure_module
+from anyrecon_ros.bench.child_process import ros_environment
+from anyrecon_ros.bench.child_process import start_module
+from anyrecon_ros.bench.child_process import tail
 from anyrecon_ros.ros.conversions import array_to_image
 from anyrecon_ros.ros.conversions import points_to_cloud
 from anyrecon_ros.ros.middleware import configure_dds_environment
-from anyrecon_ros.ros.middleware import FASTDDS_PROFILE_VARIABLE
 from anyrecon_ros.ros.qos import sensor_qos
 
 CLOUD_POINTS = 1_000_000
@@ -116,29 +118,6 @@ class Receipts:
                    {int(r): t for r, t in state['last'].items()})
 
 
-@contextlib.contextmanager
-def ros_environment():
-    """Isolate the bench's DDS graph (localhost, a domain of its own), restored afterwards.
-
-    Set before any rclpy context exists and inherited by the child processes;
-    the shared-memory profile carries large messages between processes.
-    """
-    names = ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID', FASTDDS_PROFILE_VARIABLE)
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    # As test/conftest.py does: concurrent runs (and the tests) rarely share a domain.
-    os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
-    configure_dds_environment()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def bench_ros(quick: bool) -> dict:
     """Messages per second and MB/s of a 1M-point cloud and an image, in one and two processes."""
     rounds = ROUNDS[quick]
@@ -199,13 +178,11 @@ def _two_processes(name, kind, msg, topic, count, rounds) -> dict:
             taken = []
             acks = node.create_subscription(UInt32, f'{topic}/taken',
                                             lambda ack: taken.append(ack.data), _qos(1))
-            with open(log_path, 'w') as log:
-                child = subprocess.Popen(
-                    [sys.executable, '-m', 'anyrecon_ros.bench.ros_throughput', '--kind', name,
-                     '--topic', topic, '--count', str(count * rounds + 1),
-                     '--depth', str(kind.batch), '--report', str(report),
-                     '--timeout', str(CHILD_TIMEOUT_S)],
-                    stdout=log, stderr=subprocess.STDOUT)
+            child = start_module(
+                'anyrecon_ros.bench.ros_throughput',
+                ['--kind', name, '--topic', topic, '--count', str(count * rounds + 1),
+                 '--depth', str(kind.batch), '--report', str(report),
+                 '--timeout', str(CHILD_TIMEOUT_S)], log_path)
 
             def connected():
                 return publisher.get_subscription_count() > 0 and acks.get_publisher_count() > 0
@@ -213,7 +190,7 @@ def _two_processes(name, kind, msg, topic, count, rounds) -> dict:
             _spin_until(executor, lambda: child.poll() is not None or connected())
             if child.poll() is not None or not connected():
                 raise RuntimeError(f'bench subscriber process did not connect on {topic}:\n'
-                                   f'{_tail(log_path)}')
+                                   f'{tail(log_path)}')
 
             def wait_taken(total):
                 return _spin_until(executor, lambda: bool(taken) and taken[-1] >= total)
@@ -222,12 +199,10 @@ def _two_processes(name, kind, msg, topic, count, rounds) -> dict:
             child.wait(timeout=WAIT_S)
             if child.returncode != 0 or not report.exists():
                 raise RuntimeError(f'bench subscriber process failed (exit code '
-                                   f'{child.returncode}):\n{_tail(log_path)}')
+                                   f'{child.returncode}):\n{tail(log_path)}')
             return _throughput(starts, count, Receipts.load(report), len(msg.data))
         finally:
-            if child is not None and child.poll() is None:
-                child.kill()
-                child.wait()
+            kill(child)
             if node is not None:
                 executor.remove_node(node)
                 node.destroy_node()
@@ -284,13 +259,6 @@ def _spin_until(executor, condition, timeout=WAIT_S) -> bool:
     return condition()
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return '\n'.join(Path(path).read_text(errors='replace').splitlines()[-lines:])
-    except OSError:
-        return '(no output)'
-
-
 DEMO_TIMEOUT_S = 600.0
 
 
@@ -314,55 +282,13 @@ def _demo_run(scene: str = None, timeout: float = DEMO_TIMEOUT_S) -> dict:
     with tempfile.TemporaryDirectory(prefix='anyrecon_bench_demo_') as folder, \
             ros_environment():
         log_path = Path(folder) / 'demo.log'
-        run = measure_module('anyrecon_ros.cli.main', arguments + ['--out', str(Path(folder) / 'out')],
-                             log_path, timeout + 60.0)
+        run = measure_module('anyrecon_ros.cli.main',
+                             arguments + ['--out', str(Path(folder) / 'out')], log_path,
+                             timeout + 60.0)
         if run['exit_code'] != 0:
             raise RuntimeError(f'anyrecon demo failed (exit code {run["exit_code"]}):\n'
-                               f'{_tail(log_path)}')
+                               f'{tail(log_path)}')
         return run
-
-
-# ``python -c PEAK_WRAPPER PEAK_FILE MODULE ARGS...`` runs ``python -m MODULE ARGS...`` and, at
-# exit, writes the process's VmHWM (its resident high-water mark, KiB). Linux carries a
-# parent's peak into a child's ru_maxrss across fork and exec, so wait4 would report the
-# bench's own peak whenever that is the larger; VmHWM belongs to the new program alone.
-PEAK_WRAPPER = """\
-import atexit, runpy, sys
-def report(path=sys.argv[1]):
-    with open('/proc/self/status') as status:
-        peak = next(line.split()[1] for line in status if line.startswith('VmHWM:'))
-    with open(path, 'w') as out:
-        out.write(peak)
-atexit.register(report)
-sys.argv = sys.argv[2:]
-runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
-"""
-
-
-def measure_module(module: str, arguments: list, log_path: Path, timeout: float) -> dict:
-    """Run ``python -m module arguments`` (output to ``log_path``); measure its peak memory.
-
-    Return its exit code, its peak resident set in MiB (NaN if it was killed
-    before it could report it) and its wall time. On timeout it is killed
-    and RuntimeError raised.
-    """
-    peak_path = Path(log_path).with_suffix('.peak')
-    command = [sys.executable, '-c', PEAK_WRAPPER, str(peak_path), module, *arguments]
-    with open(log_path, 'w') as log:
-        start = time.monotonic()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        code = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f'python -m {module} did not finish in {timeout:.0f} s:\n'
-                           f'{_tail(log_path)}') from None
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    wall_s = time.monotonic() - start
-    peak_kib = float(peak_path.read_text()) if peak_path.exists() else math.nan
-    return {'exit_code': code, 'peak_rss_mib': peak_kib / 1024.0, 'wall_s': wall_s}
 
 
 def ros_table(figures: dict) -> list:

@@ -2,17 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Sustained load on memory_node: a 640x480 RGB-D stream at 30 Hz for minutes (``run_soak``).
 
-The node runs in a child process, so its resident set is its own: VmRSS is
-read from /proc every second, and its peak (VmHWM) is written at exit by the
-wrapper ``bench_ros.measure_module`` uses. This process plays the camera
-driver and the odometry: 640x480 rgb8 images, 16UC1 depth (mm), camera_info
-and a PoseStamped per frame, best effort, at a fixed rate. The frames are a
-loop of the procedural scene rendered once beforehand (a render takes about
-0.2 s on the 2-core reference machine, far too slow for 30 Hz). Each lap of
-the loop moves the whole camera path by another offset, ``pose_variants`` of
-them before the pattern repeats, so keyframes are selected for several laps
-and the memory fills past its point cap (the shifted copies of the scene are
-new voxels) and evicts.
+The real memory_node runs, unchanged, in a child process
+(``child_process.start_module``), so its resident set is its own: VmRSS is
+read from /proc every second, and its peak (VmHWM) is written at exit. This
+process plays the camera driver and the odometry: 640x480 rgb8 images, 16UC1
+depth (mm), camera_info and a PoseStamped per frame, best effort, at a fixed
+rate. The frames are a loop of the procedural scene rendered once beforehand
+(a render takes about 0.2 s on the 2-core reference machine, far too slow
+for 30 Hz). Each lap of the loop moves the whole camera path by another
+offset, ``pose_variants`` of them before the pattern repeats, so keyframes
+are selected for several laps and the memory fills past its point cap (the
+shifted copies of the scene are new voxels) and evicts.
 
 Every keyframe stays in the node's bank with its image and depth (about
 2.1 MiB at 640x480), and the last 100 in ``~/keyframes``'s history, for as
@@ -23,26 +23,27 @@ pairs and rejects frames. To keep selection and fusion going for the whole
 run with a bounded bank, ``~/reset`` is called every ``reset_period_s``
 (the map is forgotten and built again from the stream).
 
-The node counts messages lost before its callbacks (``lost_<topic>``: a
-best-effort sample lost in transport, or one overwritten in a KEEP_LAST
-subscription queue while the node was busy) and frames a reset forgot
-(``reset``); a thin subclass of it, ``CountingMemoryNode``, adds what it
-does not publish: messages received per topic, frames paired, and frames
-paired with another frame's parts. It publishes them, with its drop
-counts, on ``~/soak_counts`` each time it publishes ``~/status``. Run by
-``run_soak``, this module is that child's entry point::
+Everything about the node is learned from outside, from what it publishes:
 
-    python -m anyrecon_ros.bench.soak --ros-args -p max_points:=300000
+- ``~/status``: points, keyframes held and drops by reason. Among them
+  ``lost_<topic>``, the messages lost before its callbacks (the gaps in each
+  publisher's sequence numbers: a best-effort sample lost in transport, or
+  one overwritten in a KEEP_LAST queue while the node was busy), the
+  pairer's ``queue_full`` and ``no_pose``, and ``reset``, the waiting frames
+  a reset forgot. What the node received is what was sent less what it
+  counted as lost (a loss after the last message it took leaves no gap and
+  goes uncounted).
+- ``~/keyframes``: every keyframe selected, each compared with the frame
+  sent at its stamp (image, depth and pose: a depth or pose paired from
+  another frame shows).
+- ``~/reset`` once more when the stream has drained: the frames still
+  waiting for a part or a pose are then counted as ``reset`` drops, which
+  gives the pairer's queue at the end. The frames paired are the images
+  received less those dropped or waiting.
 """
 
-from collections import Counter
-import json
 import math
-import os
 from pathlib import Path
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -53,28 +54,40 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from anyrecon_ros.bench.ros_throughput import PEAK_WRAPPER
-from anyrecon_ros.bench.ros_throughput import ros_environment
+from anyrecon_ros.bench.child_process import cpu_seconds
+from anyrecon_ros.bench.child_process import kill
+from anyrecon_ros.bench.child_process import read_peak_mib
+from anyrecon_ros.bench.child_process import ros_environment
+from anyrecon_ros.bench.child_process import RSS_COLUMNS
+from anyrecon_ros.bench.child_process import rss_sample
+from anyrecon_ros.bench.child_process import start_module
+from anyrecon_ros.bench.child_process import stop
+from anyrecon_ros.bench.child_process import tail
+from anyrecon_ros.core.procedural_scene import default_camera
+from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.stamp_pairing import NO_POSE
 from anyrecon_ros.core.stamp_pairing import QUEUE_FULL
+from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.msg import MemoryStatus
 from anyrecon_ros.ros.conversions import array_to_image
 from anyrecon_ros.ros.conversions import camera_to_camera_info
+from anyrecon_ros.ros.conversions import depth_to_metres
 from anyrecon_ros.ros.conversions import matrix_to_pose
-from anyrecon_ros.ros.memory_node import MemoryNode
+from anyrecon_ros.ros.conversions import pose_to_matrix
+from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import sensor_qos
 from anyrecon_ros.ros.qos import status_qos
-from anyrecon_ros.ros.run import run_node
 
+NODE_MODULE = 'anyrecon_ros.ros.memory_node'
 NODE = '/memory_node'
-COUNTS_TOPIC = '~/soak_counts'
 # Topic (as the node resolves it) -> the name the figures use.
 STREAM_TOPICS = {'/image': 'image', '/camera_info': 'camera_info', '/depth': 'depth',
                  '/pose': 'pose'}
 FIXED_FRAME, CAMERA_FRAME = 'map', 'camera_optical_frame'
+# The drop reason the node counts waiting frames a reset forgot under.
+RESET = 'reset'
 
 DEFAULT_MAX_POINTS = 300_000
 # Rendered frames in the loop; the camera path turns 360 / LOOP_FRAMES degrees a frame.
@@ -92,67 +105,20 @@ START_TIMEOUT_S = 90.0
 # After the stream: time for the node to drain its queues and report once more.
 SETTLE_S = 3.0
 MAX_SETTLE_S = 15.0
+# Seconds for the final ~/reset to be answered and reported in ~/status.
+FINAL_RESET_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 20.0
 # The achieved rate counts as kept at this share of the requested one.
 RATE_KEPT_SHARE = 0.95
 # A publisher more than this far behind its schedule gives up on catching up.
 MAX_LAG_S = 0.5
-
-
-class CountingMemoryNode(MemoryNode):
-    """The memory node, also counting what arrives (``~/soak_counts``).
-
-    The node counts messages lost before its callbacks (``lost_<topic>``,
-    from publication sequence numbers) and frames a reset forgets
-    (``reset``) itself; this subclass adds receipts per topic (by wrapping
-    the camera and pose callbacks) and paired frames whose parts carry
-    different stamps. The node's own handling is unchanged.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.received = Counter()
-        self.mismatched = 0
-        for subscription in self.subscriptions:
-            name = STREAM_TOPICS.get(subscription.topic_name)
-            if name is not None:
-                subscription.callback = self._counting(name, subscription.callback)
-        self.counts_pub = self.create_publisher(String, COUNTS_TOPIC, status_qos())
-
-    def _counting(self, name, callback):
-        def counted(msg, info):
-            self.received[name] += 1
-            callback(msg, info)
-        return counted
-
-    def on_paired_frame(self, frame) -> None:
-        """Count a frame whose parts carry different stamps, then handle it as the node does."""
-        if any(_stamp_ns(part.header.stamp) != frame.stamp_ns for part in frame.parts.values()):
-            self.mismatched += 1
-        super().on_paired_frame(frame)
-
-    def publish_status(self) -> None:
-        """Publish ``~/status``, then the soak counts of the same moment."""
-        super().publish_status()
-        drops = dict(self.drops.items())
-        counts = {'received': dict(self.received),
-                  'missing': {name: drops.get(f'lost_{name}', 0)
-                              for name in STREAM_TOPICS.values()},
-                  'frames_paired': self.frames_paired, 'pending': self.pairer.pending,
-                  'discarded_by_reset': drops.get('reset', 0),
-                  'mismatched_frames': self.mismatched,
-                  'keyframes': len(self.bank), 'keyframes_ever': self.mapper.next_id,
-                  'points': len(self.memory), 'drops': drops}
-        self.counts_pub.publish(String(data=json.dumps(counts)))
-
-
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
-def main(args=None) -> int:
-    """Run CountingMemoryNode until shut down (the soak's child process)."""
-    return run_node(CountingMemoryNode, args)
+# A keyframe holds another frame's depth where more than DEPTH_MISMATCH_SHARE of
+# its pixels differ from the depth sent at its stamp by more than DEPTH_MATCH_M
+# (metres): neighbouring frames of the loop differ in almost every pixel.
+DEPTH_MATCH_M = 0.01
+DEPTH_MISMATCH_SHARE = 0.01
+# ... or another frame's pose beyond this (metres and rotation-matrix entries).
+POSE_MATCH = 1e-4
 
 
 # ---- the stream ------------------------------------------------------------
@@ -163,9 +129,6 @@ class LoopFrames:
 
     def __init__(self, frames: int = LOOP_FRAMES, pose_variants: int = POSE_VARIANTS,
                  seed: int = 0):
-        # Imported here: open3d has no business in the child, which imports this module.
-        from anyrecon_ros.core.procedural_scene import default_camera
-        from anyrecon_ros.core.procedural_scene import ProceduralScene
         if frames < 2 or pose_variants < 0:
             raise ValueError('need at least 2 loop frames and pose_variants >= 0')
         start = time.monotonic()
@@ -219,13 +182,14 @@ def run_soak(duration_s: float, rate_hz: float = 30.0, max_points: int = DEFAULT
     keyframes are selected and fused, and the point cap enforced, all through
     the run rather than only until every pose of the stream is a keyframe.
     Return the figures (see ``soak_table``): frames sent and the rate
-    achieved, what the node received, lost before its callbacks, paired, dropped by reason
-    (last status) and kept as keyframes, points against ``max_points``, and
-    the node's resident set over time with its growth over the last half of
-    the stream. ``node_parameters`` overrides or adds memory_node parameters;
-    the node's output goes to ``log_path`` (a temporary file otherwise). The
-    child is always stopped. Raises RuntimeError, with the end of the node's
-    output, when the node does not start.
+    achieved, what the node received, lost before its callbacks, paired,
+    dropped by reason (last status) and kept as keyframes, points against
+    ``max_points``, and the node's resident set over time with its growth
+    over the last half of the stream. ``node_parameters`` overrides or adds
+    memory_node parameters; the node's output goes to ``log_path`` (a
+    temporary file otherwise). The child is always stopped. Raises
+    RuntimeError, with the end of the node's output, when the node does not
+    start.
     """
     frames = LoopFrames(loop_frames, pose_variants)
     parameters = {'max_points': int(max_points), 'frame_queue_size': int(frame_queue_size),
@@ -236,24 +200,18 @@ def run_soak(duration_s: float, rate_hz: float = 30.0, max_points: int = DEFAULT
         peak_path = Path(folder) / 'memory_node.peak'
         arguments = [part for name, value in parameters.items()
                      for part in ('-p', f'{name}:={_parameter_text(value)}')]
-        with open(log_path, 'w') as log:
-            child = subprocess.Popen(
-                [sys.executable, '-c', PEAK_WRAPPER, str(peak_path), 'anyrecon_ros.bench.soak',
-                 '--ros-args', *arguments], stdout=log, stderr=subprocess.STDOUT)
+        child = start_module(NODE_MODULE, ['--ros-args', *arguments], log_path, peak_path)
         try:
             with _Stream(child, frames, log_path) as stream:
                 stream.connect()
                 stream.run(duration_s, rate_hz, reset_period_s)
                 stream.settle()
                 figures = stream.figures()
-            figures['exit_code'] = _stop(child)
+            figures['exit_code'] = stop(child, STOP_TIMEOUT_S)
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        figures['vmhwm_mib'] = (float(peak_path.read_text()) / 1024.0 if peak_path.exists()
-                                else math.nan)
-        figures['log_tail'] = '' if figures['alive'] else _tail(log_path)
+            kill(child)
+        figures['vmhwm_mib'] = read_peak_mib(peak_path)
+        figures['log_tail'] = '' if figures['alive'] else tail(log_path)
     figures.update(duration_s=float(duration_s), rate_hz=float(rate_hz),
                    reset_period_s=float(reset_period_s), max_points=int(max_points),
                    node_parameters=parameters, loop_frames=len(frames),
@@ -269,7 +227,7 @@ def _parameter_text(value) -> str:
 
 
 class _Stream:
-    """This process's side of a soak: the camera, the reset calls and what the node reports."""
+    """This process's side of a soak: the camera, the reset calls and what the node publishes."""
 
     def __init__(self, child, frames, log_path):
         self.child, self.frames, self.log_path = child, frames, log_path
@@ -284,20 +242,22 @@ class _Stream:
             'camera_info': self.node.create_publisher(CameraInfo, 'camera_info', qos),
             'depth': self.node.create_publisher(Image, 'depth', qos),
             'pose': self.node.create_publisher(PoseStamped, 'pose', qos)}
-        self.statuses, self.counts = [], []
+        self.statuses = []
         self.node.create_subscription(
             MemoryStatus, f'{NODE}/status',
             lambda msg: self.statuses.append((time.monotonic(), msg)), status_qos())
-        self.node.create_subscription(
-            String, f'{NODE}/soak_counts',
-            lambda msg: self.counts.append((time.monotonic(), json.loads(msg.data))),
-            status_qos())
+        self.keyframes = self.node.create_subscription(
+            Keyframe, f'{NODE}/keyframes', self._on_keyframe, keyframe_history_qos())
+        self.keyframe_ids, self.mismatched = set(), 0
         self.reset = self.node.create_client(Trigger, f'{NODE}/reset')
         self.resets = []
+        self.sent_at = {}  # stamp (ns) -> index of the frame sent with it
         self.rss = []
         self.sent = self.late = self.slips = 0
         self.start = self.stream_s = None
         self.next_rss = self.cpu_start = self.publisher_cpu_share = 0.0
+        # Statuses before the final ~/reset, and the last one after it.
+        self.final_reset_at, self.after_final_reset = None, None
 
     def __enter__(self):
         return self
@@ -320,26 +280,35 @@ class _Stream:
         now = time.monotonic()
         if self.start is None or now < self.next_rss:
             return
-        sample = _sample(self.child.pid, now - self.start)
+        sample = rss_sample(self.child.pid, now - self.start)
         if sample is not None:
             self.rss.append(sample)
         self.next_rss = max(self.next_rss + RSS_PERIOD_S, now)
 
+    def _on_keyframe(self, msg) -> None:
+        """Count a keyframe the node selected, and whether it holds the frame sent at its stamp."""
+        if msg.id in self.keyframe_ids:
+            return  # the same keyframe again (the history is transient local)
+        self.keyframe_ids.add(msg.id)
+        index = self.sent_at.get(_stamp_ns(msg.header.stamp))
+        self.mismatched += index is None or not _same_frame(msg, self.frames.frame(index))
+
     def connect(self) -> None:
         """Wait until the node subscribes to every stream topic and reports; else RuntimeError."""
         def ready():
-            return bool(self.statuses) and bool(self.counts) and self.reset.service_is_ready() \
+            return bool(self.statuses) and self.reset.service_is_ready() \
+                and self.keyframes.get_publisher_count() > 0 \
                 and all(p.get_subscription_count() > 0 for p in self.publishers.values())
         if not self._spin_until(ready, START_TIMEOUT_S):
             raise RuntimeError(f'memory_node did not start and subscribe within '
                                f'{START_TIMEOUT_S:.0f} s (exit code {self.child.poll()}):\n'
-                               f'{_tail(self.log_path)}')
+                               f'{tail(self.log_path)}')
 
     def run(self, duration_s, rate_hz, reset_period_s) -> None:
         """Publish frames on schedule for ``duration_s``, calling ~/reset every period."""
         self.start = self.next_rss = time.monotonic()
         self._sample_rss()
-        self.cpu_start = _cpu_seconds(self.child.pid)
+        self.cpu_start = cpu_seconds(self.child.pid)
         own_cpu_start = time.process_time()
         period, end = 1.0 / rate_hz, self.start + duration_s
         next_frame = self.start
@@ -349,7 +318,8 @@ class _Stream:
             if now >= end:
                 break
             if now >= next_frame:
-                _publish(self.node, self.publishers, self.frames.frame(self.sent))
+                stamp_ns = _publish(self.node, self.publishers, self.frames.frame(self.sent))
+                self.sent_at[stamp_ns] = self.sent
                 self.sent += 1
                 self.late += now - next_frame > period
                 next_frame += period
@@ -366,20 +336,37 @@ class _Stream:
         self.publisher_cpu_share = (time.process_time() - own_cpu_start) / self.stream_s
 
     def settle(self) -> None:
-        """Let the node drain its queues: until two reports agree, SETTLE_S at least."""
+        """Let the node drain its queues, then reset it once more to count what still waits.
+
+        Drained: SETTLE_S at least, and two reports after the stream that
+        agree. The final ~/reset counts the frames still waiting as ``reset``
+        drops; its reports are kept apart from the stream's.
+        """
         settle_start, stream_end = time.monotonic(), self.start + self.stream_s
 
         def settled():
-            recent = [report for t, report in self.counts[-2:] if t > stream_end]
+            recent = [_report(msg) for t, msg in self.statuses[-2:] if t > stream_end]
             return time.monotonic() - settle_start >= SETTLE_S and len(recent) == 2 and (
-                recent[0]['received'] == recent[1]['received'])
+                recent[0] == recent[1])
         self._spin_until(settled, MAX_SETTLE_S)
+        self.final_reset_at = len(self.statuses)
+        answer = self.reset.call_async(Trigger.Request())
+        if not self._spin_until(answer.done, FINAL_RESET_TIMEOUT_S):
+            return
+        reported = len(self.statuses)
+        # Two reports after the answer: the second was certainly made after the reset.
+        self._spin_until(lambda: len(self.statuses) >= reported + 2, FINAL_RESET_TIMEOUT_S)
+        if answer.result() is not None and answer.result().success \
+                and len(self.statuses) >= reported + 2:
+            self.after_final_reset = self.statuses[-1][1]
 
     def figures(self) -> dict:
-        """Return what was sent and measured, and what the node last reported."""
+        """Return what was sent and measured, and what the node published."""
         wall = time.monotonic() - self.start
         alive = self.child.poll() is None
-        node_cpu = _cpu_seconds(self.child.pid) - self.cpu_start if alive else math.nan
+        node_cpu = cpu_seconds(self.child.pid) - self.cpu_start if alive else math.nan
+        statuses = self.statuses[:self.final_reset_at]
+        after = self.after_final_reset
         return {'stream_s': self.stream_s, 'frames_sent': self.sent, 'late_frames': self.late,
                 'schedule_slips': self.slips, 'publisher_cpu_share': self.publisher_cpu_share,
                 'node_cpu_share': node_cpu / wall, 'alive': alive, 'rss': self.rss,
@@ -387,13 +374,15 @@ class _Stream:
                 'resets_done': sum(1 for future in self.resets if future.done()
                                    and future.result() is not None
                                    and future.result().success),
-                'statuses': [_status_figures(t - self.start, msg) for t, msg in self.statuses
+                'statuses': [_status_figures(t - self.start, msg) for t, msg in statuses
                              if t >= self.start],
-                'counts': self.counts[-1][1] if self.counts else {}}
+                'drops_after_final_reset': None if after is None else _drops(after),
+                'keyframes_ever': len(self.keyframe_ids),
+                'mismatched_frames': self.mismatched}
 
 
-def _publish(node, publishers, frame) -> None:
-    """Publish one frame on every topic with one stamp (now), as a driver would."""
+def _publish(node, publishers, frame) -> int:
+    """Publish one frame on every topic with one stamp (now), as a driver would; return it."""
     image, info, depth, camera_to_world = frame
     stamp = node.get_clock().now().to_msg()
     optical = Header(stamp=stamp, frame_id=CAMERA_FRAME)
@@ -403,63 +392,42 @@ def _publish(node, publishers, frame) -> None:
     publishers['depth'].publish(depth)
     publishers['pose'].publish(PoseStamped(header=Header(stamp=stamp, frame_id=FIXED_FRAME),
                                            pose=matrix_to_pose(camera_to_world)))
+    return _stamp_ns(stamp)
+
+
+def _same_frame(keyframe, frame) -> bool:
+    """Return whether a keyframe holds the image, depth and pose of ``frame`` (as sent)."""
+    image, _, depth, camera_to_world = frame
+    if bytes(keyframe.image.data) != bytes(image.data):
+        return False
+    if keyframe.has_depth:
+        held, sent = depth_to_metres(keyframe.depth), depth_to_metres(depth)
+        if held.shape != sent.shape:
+            return False
+        both = np.isfinite(held) & np.isfinite(sent)
+        differ = np.abs(held[both] - sent[both]) > DEPTH_MATCH_M
+        if not both.any() or differ.mean() > DEPTH_MISMATCH_SHARE:
+            return False
+    return bool(np.abs(pose_to_matrix(keyframe.pose) - camera_to_world).max() <= POSE_MATCH)
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def _drops(msg) -> dict:
+    return dict(zip(msg.drop_reasons, (int(c) for c in msg.drop_counts)))
+
+
+def _report(msg) -> tuple:
+    """Return what a status says (without its stamp), to tell whether the node is still busy."""
+    return (msg.captured_points, msg.generated_points, msg.keyframe_count,
+            sorted(_drops(msg).items()))
 
 
 def _status_figures(t, msg) -> dict:
     return {'t': round(t, 2), 'points': msg.captured_points + msg.generated_points,
-            'keyframes': msg.keyframe_count,
-            'drops': dict(zip(msg.drop_reasons, (int(c) for c in msg.drop_counts)))}
-
-
-def _stop(child) -> int:
-    """Stop the node as Ctrl-C would (it exits cleanly and reports its peak); kill if stuck."""
-    if child.poll() is None:
-        child.send_signal(signal.SIGINT)
-    try:
-        return child.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        return child.wait()
-
-
-RSS_COLUMNS = ('t_s', 'VmRSS', 'RssAnon', 'RssShmem')
-
-
-def _sample(pid, t):
-    """Return [t, VmRSS, RssAnon, RssShmem] (MiB) of process ``pid``, or None once it is gone.
-
-    RssShmem is mostly Fast DDS's shared-memory segments, RssAnon the heap.
-    """
-    fields = {}
-    try:
-        with open(f'/proc/{pid}/status') as status:
-            for line in status:
-                name, _, value = line.partition(':')
-                if name in RSS_COLUMNS:
-                    fields[name] = round(float(value.split()[0]) / 1024.0, 1)
-    except OSError:
-        return None
-    if 'VmRSS' not in fields:
-        return None
-    return [round(t, 2)] + [fields.get(name, math.nan) for name in RSS_COLUMNS[1:]]
-
-
-def _cpu_seconds(pid) -> float:
-    """Return the user + system CPU seconds process ``pid`` has used (NaN once it is gone)."""
-    try:
-        with open(f'/proc/{pid}/stat') as stat:
-            fields = stat.read().rsplit(')', 1)[1].split()
-    except OSError:
-        return math.nan
-    # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return '\n'.join(Path(path).read_text(errors='replace').splitlines()[-lines:])
-    except OSError:
-        return '(no output)'
+            'keyframes': msg.keyframe_count, 'drops': _drops(msg)}
 
 
 # ---- figures ---------------------------------------------------------------
@@ -491,28 +459,29 @@ def rss_growth(samples, stream_s: float, fraction: float, column: int = 1) -> di
 
 def _summarise(figures: dict) -> dict:
     """Add the derived figures: rates, losses, accounting, cap and resident-set plateau."""
-    sent, counts = figures['frames_sent'], figures['counts']
-    statuses = figures['statuses']
+    sent, statuses = figures['frames_sent'], figures['statuses']
     last = statuses[-1] if statuses else {'points': 0, 'keyframes': 0, 'drops': {}}
-    received = {name: counts.get('received', {}).get(name, 0) for name in STREAM_TOPICS.values()}
     drops = last['drops']
-    paired = counts.get('frames_paired', 0)
+    missing = {name: drops.get(f'lost_{name}', 0) for name in STREAM_TOPICS.values()}
+    received = {name: sent - count for name, count in missing.items()}
+    discarded = drops.get(RESET, 0)
+    after = figures.pop('drops_after_final_reset')
+    # The final ~/reset counted the frames still waiting: the pairer's queue at the end.
+    pending = after.get(RESET, 0) - discarded if after is not None else math.nan
     # Every image the node took is paired, dropped by the pairer, or still waiting.
-    node_drops = counts.get('drops', {})
+    paired = received['image'] - (drops.get(QUEUE_FULL, 0) + drops.get(NO_POSE, 0) + pending
+                                  + discarded)
     unaccounted = received['image'] - (
-        paired + node_drops.get(QUEUE_FULL, 0) + node_drops.get(NO_POSE, 0)
-        + counts.get('pending', 0) + counts.get('discarded_by_reset', 0))
+        paired + drops.get(QUEUE_FULL, 0) + drops.get(NO_POSE, 0) + pending + discarded)
     rss = figures['rss']
     points_seen = [s['points'] for s in statuses]
     figures.update(
         achieved_rate_hz=sent / figures['stream_s'] if figures['stream_s'] else 0.0,
         received=received,
         lost_before_callback={name: sent - count for name, count in received.items()},
-        missing_by_sequence=counts.get('missing', {}),
-        frames_paired=paired, frames_pending=counts.get('pending', 0),
-        mismatched_frames=counts.get('mismatched_frames', 0),
-        discarded_by_reset=counts.get('discarded_by_reset', 0),
-        keyframes_ever=counts.get('keyframes_ever', 0),
+        missing_by_sequence=missing,
+        frames_paired=paired, frames_pending=pending,
+        discarded_by_reset=discarded,
         keyframes_max_seen=max((s['keyframes'] for s in statuses), default=0),
         images_unaccounted=unaccounted,
         keyframes=last['keyframes'], drops=drops, drops_total=sum(drops.values()),
@@ -556,12 +525,11 @@ def soak_table(figures: dict) -> list:
                           f'({rate_note}; {f["late_frames"]} frames late)'),
         ('images received by the node', f'{f["received"]["image"]} ({lost["image"]} lost '
                                         f'before its callback, '
-                                        f'{100 * f["loss_before_callback_rate"]:.1f} %; the '
-                                        'node counts '
-                                        f'{f["missing_by_sequence"].get("image", 0)} as '
-                                        'lost_image)'),
-        ('frames paired', f'{f["frames_paired"]} ({f["mismatched_frames"]} with parts of '
-                          'other frames)'),
+                                        f'{100 * f["loss_before_callback_rate"]:.1f} %, as '
+                                        'the node counts them in lost_image)'),
+        ('frames paired', f'{f["frames_paired"]} (images received less those dropped or '
+                          f'waiting; {f["mismatched_frames"]} keyframes with parts of other '
+                          'frames)'),
         ('keyframes: selected in all / most at once', f'{f["keyframes_ever"]} / '
                                                       f'{f["keyframes_max_seen"]} '
                                                       f'({reset_note})'),
@@ -585,7 +553,3 @@ def soak_table(figures: dict) -> list:
             f'{f["max_points"]}, {f["loop_frames"]} rendered frames x {f["pose_variants"]} '
             'path offsets; resident set = VmRSS from /proc every second):', '',
             '| figure | value |', '|---|---|'] + [f'| {name} | {value} |' for name, value in rows]
-
-
-if __name__ == '__main__':
-    sys.exit(main())

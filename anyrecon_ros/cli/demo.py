@@ -8,10 +8,13 @@ same parameter files and remappings, and talk over DDS like separate
 processes would. The demo lets the camera pass, asks the planner for a
 coverage trajectory, waits for the generator to fill it in and the memory
 node to fuse the generated views, saves the map, and writes its outputs
-(see ``anyrecon_ros/outputs.py``) with a ``summary.json``.
+from the saved map (``loop/map_export.py``, as ``anyrecon map export``) with
+a ``summary.json``. Everything it knows of the nodes comes from what they
+publish (topics, ``~/status``, ``~/progress``) and from the map file.
 """
 
 from collections import Counter
+import importlib
 from pathlib import Path
 import sys
 import threading
@@ -19,23 +22,28 @@ import time
 
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.qos import QoSProfile
 from std_srvs.srv import Trigger
 
-from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.map_store import MapStore
+from anyrecon_ros.loop.map_export import export_ply
+from anyrecon_ros.loop.map_export import read_map
 from anyrecon_ros.loop.outputs import loop_summary
 from anyrecon_ros.loop.outputs import ProgressPrinter
 from anyrecon_ros.loop.outputs import write_generated_images
 from anyrecon_ros.loop.outputs import write_loop_sheet
-from anyrecon_ros.loop.outputs import write_memory
 from anyrecon_ros.loop.outputs import write_summary
-from anyrecon_ros.msg import GenerationProgress
+from anyrecon_ros.ros.conversions.path import path_to_poses
 from anyrecon_ros.ros.graph import DEMO_NODES
 from anyrecon_ros.ros.graph import remap_arguments
 from anyrecon_ros.ros.middleware import config_path
 from anyrecon_ros.ros.middleware import configure_dds_environment
-from anyrecon_ros.ros.qos import status_qos
 
 PARAMETER_FILES = ('anyrecon.yaml', 'demo.yaml')
+# The map file first, then SQLite's write-ahead log files beside it.
+MAP_FILES = ('map.db', 'map.db-wal', 'map.db-shm')
+# Drop reasons of the memory node that mean a generated view will never be fused.
+GENERATED_VIEW_LOSSES = ('lost_generated', 'unknown_reference')
 
 
 class DemoError(RuntimeError):
@@ -62,22 +70,65 @@ def _node_classes() -> dict:
             'planner_node': PlannerNode, 'generator_node': GeneratorNode}
 
 
-class TopicCounter:
-    """Count what each node publishes, per topic (wraps the publishers' ``publish``)."""
+class GraphObserver:
+    """What the demo knows of the running nodes, all of it from what they publish.
 
-    def __init__(self, nodes):
-        self.counts = Counter()
-        for node in nodes:
-            for publisher in node.publishers:
-                self._wrap(publisher)
+    Every topic the nodes publish is subscribed with its publisher's QoS and
+    counted as received; the publishers' sequence numbers say how many were
+    published, so a message lost on the way shows as received < published.
+    The memory node's ``~/status``, the planner's ``~/trajectory`` and the
+    generator's ``~/progress`` are kept as they arrive.
+    """
 
-    def _wrap(self, publisher):
-        topic, publish = publisher.topic_name, publisher.publish
+    def __init__(self, watcher, node_names):
+        self.watcher = watcher
+        self.received = Counter()
+        self._sequences = {}   # (topic, publisher gid) -> highest sequence number seen
+        self.status = None
+        self.trajectory = None
+        self.progress = []
+        self.show_progress = ProgressPrinter()
+        for topic, types in watcher.get_topic_names_and_types():
+            publishers = [info for info in watcher.get_publishers_info_by_topic(topic)
+                          if info.node_name in node_names]
+            if publishers and not topic.endswith(('/rosout', '/parameter_events')):
+                self._watch(topic, _message_class(types[0]), publishers[0].qos_profile)
 
-        def counted(msg):
-            publish(msg)
-            self.counts[topic] += 1
-        publisher.publish = counted
+    def published(self, topic: str) -> int:
+        """Return how many messages the nodes published on ``topic``."""
+        return sum(last for (name, _), last in self._sequences.items() if name == topic)
+
+    def _watch(self, topic, msg_type, publisher_qos):
+        qos = QoSProfile(depth=1000, reliability=publisher_qos.reliability,
+                         durability=publisher_qos.durability)
+        self.received[topic] = 0
+        self.watcher.create_subscription(
+            msg_type, topic, lambda msg, info, topic=topic: self._take(topic, msg, info), qos)
+
+    def _take(self, topic, msg, info):
+        self.received[topic] += 1
+        key = (topic, bytes((info.get('publisher_gid') or {}).get('data', b'')))
+        self._sequences[key] = max(self._sequences.get(key, 0),
+                                   info.get('publication_sequence_number') or 0)
+        if topic.endswith('memory_node/status'):
+            self.status = msg
+        elif topic.endswith('planner_node/trajectory'):
+            self.trajectory = msg
+        elif topic.endswith('generator_node/progress'):
+            self.progress.append(msg)
+            self.show_progress(msg)
+
+    def drops(self) -> dict:
+        """Return the memory node's drop counts by reason, as its last status says."""
+        if self.status is None:
+            return {}
+        return dict(zip(self.status.drop_reasons, self.status.drop_counts))
+
+
+def _message_class(type_name: str):
+    """Return the class of a message type named like ``sensor_msgs/msg/Image``."""
+    package, kind, name = type_name.split('/')
+    return getattr(importlib.import_module(f'{package}.{kind}'), name)
 
 
 def run_demo(out: Path, timeout: float = 600.0, scene: str = None) -> int:
@@ -85,7 +136,7 @@ def run_demo(out: Path, timeout: float = 600.0, scene: str = None) -> int:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # A fresh map every run (with SQLite's write-ahead log files).
-    for name in ('map.db', 'map.db-wal', 'map.db-shm'):
+    for name in MAP_FILES:
         (out / name).unlink(missing_ok=True)
     configure_dds_environment()
     rclpy.init()
@@ -99,78 +150,85 @@ def run_demo(out: Path, timeout: float = 600.0, scene: str = None) -> int:
 
 
 def _run_nodes(out, nodes, timeout, scene) -> int:
-    overrides = {'memory_node': {'map_path': str(out / 'map.db')},
+    overrides = {'memory_node': {'map_path': str(out / MAP_FILES[0])},
                  'synthetic_camera': {'scene': scene} if scene else {}}
     classes = _node_classes()
     for name in DEMO_NODES:
         nodes[name] = classes[name](cli_args=node_arguments(name, overrides.get(name)))
+    # The nodes share this process's DDS participant, so their topics are known
+    # at once: the watcher subscribes before anything is published.
     watcher = nodes['anyrecon_demo'] = rclpy.create_node('anyrecon_demo')
-    received = Counter()
-    progress = []
-    _watch_topics(watcher, nodes, received)
-    show = ProgressPrinter()
-    watcher.create_subscription(GenerationProgress, 'generator_node/progress',
-                                lambda msg: (progress.append(msg), show(msg)), status_qos())
-    sent = TopicCounter(nodes.values())
+    observed = GraphObserver(watcher, DEMO_NODES)
     executor = MultiThreadedExecutor(num_threads=4)
     for node in nodes.values():
         executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        summary = _run(out, nodes, watcher, progress, time.monotonic() + timeout)
+        summary = _run(out, observed, time.monotonic() + timeout)
     except DemoError as error:
         print(f'\nanyrecon demo: {error}', file=sys.stderr)
         return 1
     finally:
         executor.shutdown()
-    summary['topics'] = {topic: {'published': sent.counts[topic], 'received': received[topic]}
-                         for topic in sorted(set(sent.counts) | set(received))}
+    summary['topics'] = {topic: {'published': observed.published(topic), 'received': count}
+                         for topic, count in sorted(observed.received.items())}
     write_summary(out / 'summary.json', summary)
     _report(out, summary)
     return 0
 
 
-def _run(out, nodes, watcher, progress, deadline) -> dict:
-    camera_node, memory_node = nodes['synthetic_camera'], nodes['memory_node']
-    planner, generator = nodes['planner_node'], nodes['generator_node']
+def _run(out, observed, deadline) -> dict:
+    watcher = observed.watcher
     print('anyrecon demo: the camera passes through the scene ...', flush=True)
-    _wait(lambda: camera_node.finished, deadline, 'the synthetic camera did not finish')
-    _wait_until_settled(lambda: (len(memory_node.bank), len(memory_node.memory)), deadline)
-    before = GeometryMemory.from_state_dict(memory_node.memory.state_dict())
-    keyframes = len(memory_node.bank)
-    print(f'anyrecon demo: {keyframes} keyframes, {len(before)} memory points; planning ...',
-          flush=True)
+    _wait_until_settled(lambda: (observed.received['/image'], _status_figures(observed)),
+                        deadline, started=lambda: observed.status is not None
+                        and observed.status.keyframe_count > 0)
+    _call(watcher, 'memory_node/save_map', deadline)
+    with MapStore(out / MAP_FILES[0], read_only=True) as store:
+        before = read_map(store)
+    print(f'anyrecon demo: {len(before.bank)} keyframes, {len(before.memory)} memory points; '
+          'planning ...', flush=True)
     _call(watcher, 'planner_node/plan', deadline)
-    poses = planner.last_trajectory.poses
-    camera = memory_node.bank.views()[-1].camera
+    _wait(lambda: observed.trajectory is not None, deadline, 'no trajectory was published')
+    poses = path_to_poses(observed.trajectory)
+    progress = observed.progress
     _wait(lambda: progress and progress[-1].stage in ('done', 'failed'), deadline,
           'the generator did not finish the trajectory')
     if progress[-1].stage == 'failed':
         raise DemoError(f'generation failed: {progress[-1].message}')
-    views = progress[-1].generated_views
-    _wait(lambda: memory_node.generated_views_fused >= views, deadline,
-          'the memory node did not fuse every generated view')
+    _wait_for_fusion(observed, progress[-1].generated_views, deadline)
     _call(watcher, 'memory_node/save_map', deadline)
-    frames = generator.last_frames
+    return _write_outputs(out, before, poses, progress[-1].generator_trained)
+
+
+def _status_figures(observed):
+    status = observed.status
+    return None if status is None else (status.keyframe_count, status.captured_points)
+
+
+def _wait_for_fusion(observed, views: int, deadline):
+    """Wait until the memory node fused ``views`` generated views; fail at once on a loss."""
+    def fused():
+        lost = {reason: count for reason, count in observed.drops().items()
+                if reason in GENERATED_VIEW_LOSSES and count}
+        if lost:
+            raise DemoError(f'the memory node lost generated views: {lost}')
+        return observed.status.generated_view_count >= views
+    _wait(fused, deadline, f'the memory node did not fuse all {views} generated views')
+
+
+def _write_outputs(out, before, poses, generator_trained) -> dict:
+    """Write the run's outputs from the saved map, as ``anyrecon map export`` reads it."""
+    with MapStore(out / MAP_FILES[0], read_only=True) as store:
+        after = read_map(store)
+        export_ply(store, out / 'memory.ply')
+    frames = after.generated
+    camera = after.bank.views()[-1].camera
     write_generated_images(out, frames)
-    write_memory(out, memory_node.memory)
-    write_loop_sheet(out / 'contact_sheet.png', before, memory_node.bank, frames)
-    return loop_summary(before, memory_node.memory, camera, poses, keyframes, frames,
-                        generator.generator.trained)
-
-
-def _watch_topics(watcher, nodes, received):
-    """Subscribe to every topic the nodes publish and count what arrives over DDS."""
-    for node in nodes.values():
-        for publisher in node.publishers:
-            topic = publisher.topic_name
-            if topic.endswith(('/rosout', '/parameter_events')) or topic in received:
-                continue
-            received[topic] = 0
-            watcher.create_subscription(
-                publisher.msg_type, topic,
-                lambda msg, topic=topic: received.update([topic]), publisher.qos_profile)
+    write_loop_sheet(out / 'contact_sheet.png', before.memory, after.bank, frames)
+    return loop_summary(before.memory, after.memory, camera, poses, len(after.bank), frames,
+                        generator_trained)
 
 
 def _call(watcher, service: str, deadline):
@@ -189,8 +247,9 @@ def _wait(condition, deadline, failure: str):
         time.sleep(0.05)
 
 
-def _wait_until_settled(state, deadline, quiet: float = 2.0):
-    """Wait until ``state()`` has not changed for ``quiet`` seconds (queued frames fused)."""
+def _wait_until_settled(state, deadline, started, quiet: float = 2.0):
+    """Wait until ``started()`` and ``state()`` has not changed for ``quiet`` seconds."""
+    _wait(started, deadline, 'the memory node reported no keyframe')
     last, since = state(), time.monotonic()
     while time.monotonic() - since < quiet:
         if time.monotonic() > deadline:

@@ -12,6 +12,13 @@ import numpy as np
 
 # OpenCV's plumb_bob model: k1, k2, p1, p2, k3. Four coefficients mean k3 = 0.
 PLUMB_BOB_COEFFICIENTS = 5
+# Largest image accepted anywhere (a 4K camera fits): one frame of this size is
+# already ~50 MB of RGB and float depth, and nothing the loop does needs more.
+MAX_IMAGE_PIXELS = 4096 * 4096
+# Bound of focal lengths and principal points, pixels: a 0.02-degree field of
+# view at 4096 px. Far beyond any lens, and small enough that projecting a point
+# within the map's extent stays a finite number of pixels.
+MAX_INTRINSIC_PIXELS = 1e7
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,13 +41,21 @@ class PinholeCamera:
         """Validate every field and store them in canonical types."""
         for name in ('width', 'height'):
             self._set(name, _positive_int(name, getattr(self, name)))
+        if self.width * self.height > MAX_IMAGE_PIXELS:
+            raise ValueError(f'camera is {self.width}x{self.height}, more than the '
+                             f'{MAX_IMAGE_PIXELS} pixels accepted (4096x4096)')
         for name in ('fx', 'fy'):
             value = _finite_float(name, getattr(self, name))
-            if value <= 0.0:
-                raise ValueError(f'camera {name} must be positive, got {value}')
+            if not 0.0 < value <= MAX_INTRINSIC_PIXELS:
+                raise ValueError(f'camera {name} must be positive and at most '
+                                 f'{MAX_INTRINSIC_PIXELS:g} pixels, got {value}')
             self._set(name, value)
         for name in ('cx', 'cy'):
-            self._set(name, _finite_float(name, getattr(self, name)))
+            value = _finite_float(name, getattr(self, name))
+            if abs(value) > MAX_INTRINSIC_PIXELS:
+                raise ValueError(f'camera {name} must be within +-{MAX_INTRINSIC_PIXELS:g} '
+                                 f'pixels, got {value}')
+            self._set(name, value)
         self._set('distortion', _plumb_bob(self.distortion))
 
     def _set(self, name, value):

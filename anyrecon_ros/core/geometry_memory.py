@@ -23,8 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.config_fields import check_ranges
+from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.ply import write_ply
 from anyrecon_ros.core.transforms import transform_points
+from anyrecon_ros.core.view_bank import GeneratedFrame
 
 CAPTURED, GENERATED = 0, 1
 NO_VIEW = -1
@@ -39,16 +42,20 @@ _AXIS_MASK = (1 << _AXIS_BITS) - 1
 class MemoryConfig:
     """Parameters of the geometry memory."""
 
-    voxel_size: float = 0.02          # metres
-    min_depth: float = 0.1            # metres; nearer depth is ignored
-    max_depth: float = 8.0            # metres; farther depth is ignored
-    max_points: int = 2_000_000       # the oldest, least confident points go first
+    voxel_size: float = setting(0.02, 'Geometry memory voxel size, metres.', (0.001, 1.0))
+    min_depth: float = setting(0.1, 'Nearer depth is not fused, metres.', (0.0, 100.0))
+    max_depth: float = setting(8.0, 'Farther depth is not fused, metres.', (0.01, 1000.0))
+    max_points: int = setting(2_000_000, 'Points the memory holds at most (the oldest, least '
+                              'confident go first).', (1000, 100_000_000))
     captured_weight: float = 1.0
-    generated_weight: float = 0.2     # generated views fuse with less confidence
+    # 0.3, as documented (README, config/anyrecon.yaml) and as the memory node always used.
+    generated_weight: float = setting(0.3, 'Fusion weight of generated views (captured views '
+                                      'weigh 1 and always win).', (0.01, 1.0))
     max_confidence: float = 50.0      # caps the weight sum so the map can still change
     observers_per_point: int = 8      # captured view ids kept per point (most recent)
 
     def __post_init__(self):
+        check_ranges(self)
         if not self.voxel_size > 0:
             raise ValueError(f'voxel_size must be positive, got {self.voxel_size}')
         if not 0 <= self.min_depth < self.max_depth:
@@ -77,7 +84,8 @@ _FIELDS = {
     'confidence': (np.float32, ()),
     'counts': (np.int32, ()),
     'origins': (np.uint8, ()),
-    'observers': (np.int32, (None,)),
+    # Keyframe ids span the message's uint32 range (and -1 means none): int64.
+    'observers': (np.int64, (None,)),
     'last_update': (np.int64, ()),
 }
 
@@ -178,6 +186,21 @@ class GeometryMemory:
             points, weight, u, v = points[keep], weight[keep], u[keep], v[keep]
         colours = np.asarray(rgb)[v, u].astype(np.float32)
         return self.fuse_points(points, colours, weight, view_id, origin)
+
+    def insert_view(self, view, confidence=None) -> int:
+        """Fuse a captured keyframe or a generated view where it has depth; return voxels touched.
+
+        A ``GeneratedFrame`` goes in as GENERATED (the lower generated
+        weight), a ``CaptureView`` as CAPTURED and recorded as an observer of
+        its voxels. ``confidence`` scales each pixel's weight as in ``insert``.
+        """
+        if view.depth is None:
+            return 0
+        if isinstance(view, GeneratedFrame):
+            return self.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
+                               origin=GENERATED, confidence=confidence)
+        return self.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
+                           view_id=view.view_id, origin=CAPTURED, confidence=confidence)
 
     def fuse_points(self, points, colours, weights, view_id: int = NO_VIEW,
                     origin: int = CAPTURED) -> int:

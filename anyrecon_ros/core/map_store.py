@@ -6,9 +6,17 @@ Images are stored as PNG (lossless), depth as 16-bit PNG in millimetres, poses
 and intrinsics as plain numbers, the memory as typed raw arrays: no pickle
 anywhere, so opening a map never runs code. Every insert is one transaction
 with ``synchronous=FULL``, so a crash at any moment loses nothing that was
-committed; every blob carries a CRC32 that ``check`` verifies.
+committed. Every row (format 2) carries a CRC32 of all its columns, which
+``check`` verifies before decoding every row; format-1 maps checksummed only
+their images and arrays, and are upgraded when opened for writing.
+
+One writer at a time: a store opened for writing holds an exclusive lock on
+the file (``flock``), so a second writer is refused at once with
+:class:`MapInUseError`. ``read_only=True`` opens for inspection only (no lock,
+no write, works on read-only media).
 """
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -21,18 +29,21 @@ import numpy as np
 
 from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.transforms import validate_rigid
 from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.core.view_bank import GeneratedFrame
 
 FORMAT = 'anyrecon_map'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1: CRCs of the blobs only, no CRC on metadata rows.
+ROW_CRC_VERSION = 2
 SQLITE_MAGIC = b'SQLite format 3\x00'
 MEMORY_COVERS = 'memory_covers'
 MAX_DEPTH_MM = 65534  # 65535 means "invalid" in 16-bit depth images
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, crc INTEGER);
 CREATE TABLE IF NOT EXISTS keyframes (
     id INTEGER PRIMARY KEY, stamp_ns INTEGER NOT NULL, camera TEXT NOT NULL,
     pose TEXT NOT NULL, image BLOB NOT NULL, depth BLOB, crc INTEGER NOT NULL);
@@ -51,6 +62,10 @@ class MapFormatError(ValueError):
     """A file is not an anyrecon map, or a map is damaged."""
 
 
+class MapInUseError(ValueError):
+    """Another store (in this or another process) has the map open for writing."""
+
+
 class MapStore:
     """Open (or create) a map file; use as a context manager or call ``close``.
 
@@ -59,24 +74,38 @@ class MapStore:
     interleave inside one.
     """
 
-    def __init__(self, path, create: bool = True):
+    def __init__(self, path, create: bool = True, read_only: bool = False):
         self.path = Path(path)
-        _refuse_foreign_file(self.path, create)
+        self.read_only = read_only
         self._lock = threading.RLock()
+        self._lock_fd = None
+        if read_only:
+            self._db = _connect_read_only(self.path)
+            try:
+                self.format_version = _map_format_version(self._db, self.path)
+            except BaseException:
+                self._db.close()
+                raise
+            return
+        _refuse_foreign_file(self.path, create)
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         try:
             # Only reads until the file is known to be a map (or an empty database):
             # another application's SQLite file is refused exactly as it was.
             is_new = _refuse_foreign_database(self._db, self.path)
+            self._lock_fd = _lock_for_writing(self.path)
             self._db.execute('PRAGMA journal_mode=WAL')
             self._db.execute('PRAGMA synchronous=FULL')
             with self._transaction():
                 _create_schema(self._db)
                 if is_new:
-                    self._db.executemany('INSERT OR IGNORE INTO meta VALUES (?, ?)', [
-                        ('format', FORMAT), ('format_version', str(FORMAT_VERSION))])
+                    for key, value in (('format', FORMAT), ('format_version', FORMAT_VERSION)):
+                        self._write_meta(key, value)
+                elif int(self.meta('format_version')) < ROW_CRC_VERSION:
+                    _upgrade_to_row_checksums(self._db)
+            self.format_version = FORMAT_VERSION
         except BaseException:
-            self._db.close()
+            self.close()
             raise
 
     def __enter__(self):
@@ -86,8 +115,11 @@ class MapStore:
         self.close()
 
     def close(self) -> None:
-        """Close the file; committed data is already on disk."""
+        """Close the file (and release the writer's lock); committed data is already on disk."""
         self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ---- keyframes -------------------------------------------------------
 
@@ -96,7 +128,8 @@ class MapStore:
         image = _encode_rgb(view.rgb)
         depth = None if view.depth is None else _encode_depth(view.depth)
         row = (int(view.view_id), int(view.stamp_ns), _camera_json(view.camera),
-               _pose_json(view.camera_to_world), image, depth, _crc(image, depth))
+               _pose_json(view.camera_to_world), image, depth)
+        row += (_row_crc(*row),)
         try:
             with self._transaction():
                 self._db.execute('INSERT INTO keyframes VALUES (?, ?, ?, ?, ?, ?, ?)', row)
@@ -134,7 +167,8 @@ class MapStore:
         row = (int(frame.segment_id), int(frame.index), _camera_json(frame.camera),
                _pose_json(frame.camera_to_world), json.dumps([int(i) for i in
                                                               frame.reference_ids]),
-               image, mask, depth, _crc(image, mask, depth))
+               image, mask, depth)
+        row += (_row_crc(*row),)
         with self._transaction():
             cursor = self._db.execute(
                 'INSERT INTO generated (segment_id, frame_index, camera, pose, reference_ids, '
@@ -162,19 +196,17 @@ class MapStore:
         with self._transaction():
             self._db.execute('DELETE FROM memory_arrays')
             for name, array in state.items():
-                data = np.ascontiguousarray(array).tobytes()
+                row = (name, array.dtype.str, json.dumps(array.shape),
+                       np.ascontiguousarray(array).tobytes())
                 self._db.execute('INSERT INTO memory_arrays VALUES (?, ?, ?, ?, ?)',
-                                 (name, array.dtype.str, json.dumps(array.shape), data,
-                                  _crc(data)))
-            self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
-                             ('memory_config', json.dumps(config)))
+                                 row + (_row_crc(*row),))
+            self._write_meta('memory_config', json.dumps(config))
             # What the saved memory already holds, so views stored after it (and
             # lost from memory by a crash before the next save) can be fused on load.
             keyframe_ids = [row[0] for row in self._db.execute('SELECT id FROM keyframes')]
             generated = self._db.execute('SELECT COUNT(*) FROM generated').fetchone()[0]
             covers = {'keyframes': keyframe_ids, 'generated': generated}
-            self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)',
-                             (MEMORY_COVERS, json.dumps(covers)))
+            self._write_meta(MEMORY_COVERS, json.dumps(covers))
 
     def views_after_memory(self, keyframes=None, generated=None):
         """Return (keyframes, generated views) stored after the memory was last saved.
@@ -210,6 +242,14 @@ class MapStore:
         state['config'] = json.loads(config)
         return GeometryMemory.from_state_dict(state)
 
+    def clear(self) -> None:
+        """Delete every keyframe, generated view and the saved memory, in one transaction."""
+        with self._transaction():
+            for table in ('keyframes', 'generated', 'memory_arrays'):
+                self._db.execute(f'DELETE FROM {table}')
+            self._db.execute('DELETE FROM meta WHERE key IN (?, ?)',
+                             ('memory_config', MEMORY_COVERS))
+
     # ---- metadata, summary and integrity ---------------------------------
 
     def meta(self, key: str, default=None):
@@ -220,7 +260,11 @@ class MapStore:
     def set_meta(self, key: str, value: str) -> None:
         """Set a metadata value (text) in one transaction."""
         with self._transaction():
-            self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?)', (key, str(value)))
+            self._write_meta(key, value)
+
+    def _write_meta(self, key: str, value) -> None:
+        row = (key, str(value))
+        self._db.execute('INSERT OR REPLACE INTO meta VALUES (?, ?, ?)', row + (_row_crc(*row),))
 
     def info(self) -> dict:
         """Return counts: keyframes, generated views, memory points, file size."""
@@ -228,7 +272,7 @@ class MapStore:
         points = count("SELECT shape FROM memory_arrays WHERE name = 'positions'").fetchone()
         return {
             'path': str(self.path),
-            'format_version': int(self.meta('format_version')),
+            'format_version': self.format_version,
             'keyframes': count('SELECT COUNT(*) FROM keyframes').fetchone()[0],
             'keyframes_with_depth': count(
                 'SELECT COUNT(*) FROM keyframes WHERE depth IS NOT NULL').fetchone()[0],
@@ -238,34 +282,40 @@ class MapStore:
         }
 
     def check(self) -> list:
-        """Verify the whole file; return a list of problems (empty when intact)."""
-        problems = [f'sqlite: {row[0]}' for row in self._db.execute('PRAGMA integrity_check')
-                    if row[0] != 'ok']
-        for view_id, image, depth, crc in self._db.execute(
-                'SELECT id, image, depth, crc FROM keyframes'):
-            problems += _check_blobs(f'keyframe {view_id}', crc, image, depth)
-        for row_id, image, mask, depth, crc in self._db.execute(
-                'SELECT id, image, mask, depth, crc FROM generated'):
-            problems += _check_blobs(f'generated view {row_id}', crc, image, mask, depth)
-        for name, data, crc in self._db.execute('SELECT name, data, crc FROM memory_arrays'):
-            if _crc(data) != crc:
-                problems.append(f'memory array {name}: checksum mismatch')
-        if not problems:
-            problems += self._check_decodes()
+        """Verify and decode every row; return one line per problem (empty when intact).
+
+        Never writes: a read-only store checks a map on read-only media.
+        """
+        try:
+            problems = [f'sqlite: {row[0]}' for row in self._db.execute('PRAGMA integrity_check')
+                        if row[0] != 'ok']
+            for table, label, decode in _ROW_CHECKS:
+                problems += self._check_table(table, label, decode)
+            if not any(problem.startswith(('memory', 'meta')) for problem in problems):
+                problems += _problems_of(self.load_memory, 'memory')
+        except sqlite3.DatabaseError as error:
+            problems = [f'sqlite: {error}']
         return problems
 
-    def _check_decodes(self):
+    def _check_table(self, table, label, decode) -> list:
         problems = []
-        for view_id in self.keyframe_ids():
-            try:
-                self.keyframe(view_id)
-            except (ValueError, cv2.error) as error:
-                problems.append(f'keyframe {view_id}: {error}')
-        try:
-            self.load_memory()
-        except (ValueError, KeyError, TypeError) as error:
-            problems.append(f'memory: {error}')
+        for row in self._db.execute(f'SELECT * FROM {table}'):
+            *values, crc = row
+            if table == 'generated':
+                values = values[1:]   # the row id is not part of the checksum
+            if not self._row_crc_matches(table, values, crc):
+                problems.append(f'{label} {row[0]}: checksum mismatch')
+            else:
+                problems += _problems_of(lambda: decode(row), f'{label} {row[0]}')
         return problems
+
+    def _row_crc_matches(self, table, values, crc) -> bool:
+        if self.format_version >= ROW_CRC_VERSION:
+            return _row_crc(*values) == crc
+        # Format 1: images and arrays only; metadata carried no checksum.
+        blobs = {'keyframes': values[4:6], 'generated': values[5:8],
+                 'memory_arrays': values[3:4], 'meta': None}[table]
+        return blobs is None or _crc(*blobs) == crc
 
     def _transaction(self):
         return _Transaction(self._db, self._lock, 'BEGIN IMMEDIATE')
@@ -293,7 +343,16 @@ class _Transaction:
 
     def __exit__(self, exc_type, *exc):
         try:
-            self._db.execute('ROLLBACK' if exc_type else 'COMMIT')
+            if exc_type is None:
+                self._db.execute('COMMIT')
+            elif self._db.in_transaction:
+                # SQLite has already rolled back after some errors (a full disk):
+                # a second ROLLBACK would hide the real error behind its own.
+                self._db.execute('ROLLBACK')
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute('ROLLBACK')   # a COMMIT that failed (disk full at commit)
+            raise
         finally:
             self._lock.release()
 
@@ -305,7 +364,7 @@ def _create_schema(db):
             db.execute(statement)
 
 
-def _refuse_foreign_file(path: Path, create: bool):
+def _refuse_foreign_file(path: Path, create: bool, writable: bool = True):
     """Never open (and so never overwrite) a file that is not a SQLite database."""
     folder = path.parent
     if path.exists():
@@ -316,8 +375,11 @@ def _refuse_foreign_file(path: Path, create: bool):
         if header and header != SQLITE_MAGIC:
             raise MapFormatError(f'{path} exists and is not an anyrecon map (not SQLite); '
                                  'refusing to touch it')
-        if not os.access(path, os.R_OK | os.W_OK):
-            raise PermissionError(f'map file {path} is not readable and writable')
+        if not os.access(path, os.R_OK | (os.W_OK if writable else 0)):
+            raise PermissionError(f'map file {path} is not readable'
+                                  + (' and writable' if writable else ''))
+        if not writable:
+            return
     elif not create:
         raise FileNotFoundError(f'no map file at {path}')
     elif not folder.is_dir():
@@ -340,7 +402,8 @@ def _refuse_foreign_database(db, path: Path) -> bool:
     except sqlite3.OperationalError:
         raise  # busy or unreadable just now: no verdict on the file
     except sqlite3.DatabaseError as error:
-        raise MapFormatError(f'{path} is not a readable SQLite database: {error}') from None
+        raise MapFormatError(f'{path} is not a readable SQLite database (damaged?): '
+                             f'{error}') from None
     if not tables:
         return True
     try:
@@ -349,16 +412,135 @@ def _refuse_foreign_database(db, path: Path) -> bool:
         stored = {}  # a meta table of another shape: another application's
     if stored.get('format') != FORMAT:
         raise MapFormatError(f'{path} is a SQLite file but not an anyrecon map')
+    if not str(stored.get('format_version', '')).isdigit():
+        raise MapFormatError(f'{path} is a damaged map: its format_version row is missing or '
+                             f'malformed ({stored.get("format_version")!r})')
     if int(stored.get('format_version', 0)) > FORMAT_VERSION:
         raise MapFormatError(f'{path} was written by a newer anyrecon_ros '
                              f'(format {stored["format_version"]})')
     return False
 
 
-def _check_blobs(label, crc, *blobs):
-    if _crc(*blobs) != crc:
-        return [f'{label}: checksum mismatch']
+def _connect_read_only(path: Path):
+    """Open a map for reading only; a map on read-only media is opened immutable."""
+    _refuse_foreign_file(path, create=False, writable=False)
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f'{uri}?mode=ro', uri=True, isolation_level=None,
+                         check_same_thread=False)
+    try:
+        db.execute('SELECT 1 FROM sqlite_master LIMIT 1').fetchall()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        # WAL readers need the -shm file; where the folder is read-only it cannot
+        # be made, and nothing can be writing the map either.
+        if os.access(path.parent, os.W_OK):
+            raise
+    return sqlite3.connect(f'{uri}?immutable=1', uri=True, isolation_level=None,
+                           check_same_thread=False)
+
+
+def _map_format_version(db, path: Path) -> int:
+    """Return the format version of a map opened read-only; MapFormatError if it is none."""
+    if path.stat().st_size == 0:
+        raise MapFormatError(f'{path} is empty: not an anyrecon map')
+    if _refuse_foreign_database(db, path):
+        raise MapFormatError(f'{path} is an empty SQLite database: not an anyrecon map')
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = sorted({'keyframes', 'generated', 'memory_arrays'} - tables)
+    if missing:
+        raise MapFormatError(f'{path} is a damaged map: table(s) {", ".join(missing)} missing')
+    return int(dict(db.execute('SELECT key, value FROM meta'))['format_version'])
+
+
+def _lock_for_writing(path: Path) -> int:
+    """Take the exclusive writer's lock on the map; MapInUseError when another holds it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise MapInUseError(f'map {path} is open for writing elsewhere (another memory node '
+                            'or tool); open it read-only, or stop the other writer') from None
+    return fd
+
+
+def _upgrade_to_row_checksums(db):
+    """Rewrite a format-1 map's checksums over whole rows (in the caller's transaction)."""
+    columns = {row[1] for row in db.execute('PRAGMA table_info(meta)')}
+    if 'crc' not in columns:
+        db.execute('ALTER TABLE meta ADD COLUMN crc INTEGER')
+    db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
+    for table, key in (('keyframes', 'id'), ('generated', 'id'), ('memory_arrays', 'name'),
+                       ('meta', 'key')):
+        for row in db.execute(f'SELECT * FROM {table}').fetchall():
+            values = row[1:-1] if table == 'generated' else row[:-1]
+            db.execute(f'UPDATE {table} SET crc = ? WHERE {key} = ?', (_row_crc(*values), row[0]))
+
+
+def _problems_of(decode, label) -> list:
+    """Return [] if ``decode()`` succeeds, else one line naming what is wrong."""
+    try:
+        decode()
+    except (ValueError, KeyError, TypeError, cv2.error) as error:
+        return [f'{label}: {error}']
     return []
+
+
+def _decode_keyframe_row(row):
+    view_id, stamp_ns, camera, pose, image, depth, _ = row
+    CaptureView(view_id=view_id, rgb=_decode_rgb(image), camera=_camera(camera),
+                camera_to_world=_pose(pose), depth=None if depth is None else _decode_depth(depth),
+                stamp_ns=stamp_ns)
+
+
+def _decode_generated_row(row):
+    _, segment_id, index, camera, pose, references, image, mask, depth, _ = row
+    GeneratedFrame(segment_id=segment_id, index=index, rgb=_decode_rgb(image),
+                   mask=_decode_png(mask) > 127, camera=_camera(camera),
+                   camera_to_world=_pose(pose), reference_ids=_reference_ids(references),
+                   depth=None if depth is None else _decode_depth(depth))
+
+
+def _decode_array_row(row):
+    name, dtype, shape, data, _ = row
+    np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape))
+
+
+def _decode_meta_row(row):
+    key, value, _ = row
+    if key == 'memory_config':
+        MemoryConfig(**json.loads(value))
+    elif key == MEMORY_COVERS:
+        covers = json.loads(value)
+        if not isinstance(covers.get('generated'), int) or not all(
+                isinstance(view_id, int) for view_id in covers.get('keyframes')):
+            raise ValueError('malformed record of what the saved memory covers')
+
+
+# (table, label of its rows, decoder of one row) for every table of a map.
+_ROW_CHECKS = (('keyframes', 'keyframe', _decode_keyframe_row),
+               ('generated', 'generated view', _decode_generated_row),
+               ('memory_arrays', 'memory array', _decode_array_row),
+               ('meta', 'meta', _decode_meta_row))
+
+
+def _reference_ids(text: str) -> tuple:
+    ids = json.loads(text)
+    if not isinstance(ids, list) or not all(isinstance(view_id, int) for view_id in ids):
+        raise ValueError(f'reference ids must be a list of integers, got {text!r}')
+    return tuple(ids)
+
+
+def _row_crc(*values) -> int:
+    """Return the CRC32 of a row's values, each length-prefixed (so no two rows collide)."""
+    value = 0
+    for item in values:
+        data = (b'' if item is None else item if isinstance(item, bytes)
+                else str(item).encode())
+        value = zlib.crc32(bytes([item is None]) + len(data).to_bytes(8, 'little'), value)
+        value = zlib.crc32(data, value)
+    return value
 
 
 def _crc(*blobs) -> int:

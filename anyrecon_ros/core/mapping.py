@@ -14,10 +14,11 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from anyrecon_ros.core.camera import undistort
+from anyrecon_ros.core.config_fields import check_ranges
+from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.depth.mvs import estimate_depth
 from anyrecon_ros.core.depth.mvs import MvsParameters
 from anyrecon_ros.core.depth.mvs import select_sources
-from anyrecon_ros.core.geometry_memory import CAPTURED
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.keyframe_selection import KeyframeSelector
 from anyrecon_ros.core.view_bank import CaptureView
@@ -28,11 +29,19 @@ from anyrecon_ros.core.view_bank import ViewBank
 class MappingConfig:
     """Keyframe selection and stereo settings."""
 
-    min_translation: float = 0.1       # metres a keyframe must be from every other ...
-    min_rotation_deg: float = 10.0     # ... or degrees of rotation
-    max_overlap: float = 0.9           # ... and at most this share seen by one keyframe
-    mvs_sources: int = 4               # earlier keyframes stereo matches against
-    depth_estimation_width: int = 160  # stereo runs on images this wide
+    min_translation: float = setting(0.1, 'Metres a new keyframe must be from every keyframe '
+                                     '(or rotated by min_rotation_deg).', (0.0, 100.0))
+    min_rotation_deg: float = setting(10.0, 'Degrees a new keyframe must be rotated from every '
+                                      'keyframe (or moved by min_translation).', (0.0, 180.0))
+    max_overlap: float = setting(0.9, 'Largest share of a new keyframe one keyframe may '
+                                 'already see.', (0.0, 1.0))
+    mvs_sources: int = setting(4, 'Earlier keyframes multi-view stereo matches a keyframe '
+                               'against.', (1, 16))
+    depth_estimation_width: int = setting(160, 'Image width, pixels, multi-view stereo works '
+                                          'at (bounds its time).', (32, 4096))
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 class Mapper:
@@ -73,8 +82,7 @@ class Mapper:
             view, confidence = self._with_stereo_depth(view)
         if view.depth is not None:
             try:
-                self.memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
-                                   view_id=view.view_id, origin=CAPTURED, confidence=confidence)
+                self.memory.insert_view(view, confidence=confidence)
             except ValueError as error:
                 self.on_drop('fusion_failed', f'keyframe {view.view_id}: {error}')
                 return None

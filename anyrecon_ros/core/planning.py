@@ -32,6 +32,8 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.config_fields import check_ranges
+from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import render_points
 from anyrecon_ros.core.geometry_memory import voxel_keys
@@ -50,26 +52,44 @@ _SAMPLING_BATCHES = 30
 # robot's camera is mounted at one height.
 _DEFAULT_HEIGHT_SPREAD = 0.3   # metres
 _MIN_EXTENT = 1e-9
+# Trajectories go to the generator in segments of this many poses, consecutive
+# segments sharing SEGMENT_OVERLAP; the planner cuts them and the loop
+# (LoopConfig) generates them, so both take their defaults from here.
+SEGMENT_LENGTH = 40
+SEGMENT_OVERLAP = 1
+
+
+def segment_length_setting():
+    """Return the ``segment_length`` field of the planner's and the loop's configs."""
+    return setting(SEGMENT_LENGTH, 'Views per trajectory segment of the generator.', (2, 1000))
 
 
 @dataclass(frozen=True)
 class CoverageConfig:
     """Parameters of coverage planning (lengths in metres, angles in radians)."""
 
-    min_overlap: float = 0.3           # least share of a view the memory must cover
+    min_overlap: float = setting(0.3, 'coverage: least share of a view the memory must cover.',
+                                 (0.0, 0.99))
     min_gain: float = 0.02             # stop when the best view adds less new unseen share
-    n_candidates: int = 200            # candidate viewpoints scored per plan
-    clearance: float = 0.4             # viewpoints keep this far from memory points
+    n_candidates: int = setting(200, 'coverage: candidate viewpoints scored per plan.',
+                                (1, 10000))
+    clearance: float = setting(0.4, 'coverage: metres viewpoints keep from memory points.',
+                               (0.01, 10.0))
     height_band: tuple | None = None   # (z_min, z_max) of viewpoints; None: start z +- 0.3
     max_pitch: float = math.radians(30.0)   # viewpoints look at most this far up or down
     render_width: int = 160            # candidates are scored on a camera this wide
     scoring_voxel: float = 0.04        # the memory is decimated to this voxel for scoring
-    max_translation_step: float = 0.05      # between consecutive frames of the path
-    max_rotation_step: float = math.radians(3.0)
-    segment_length: int = 40
-    segment_overlap: int = 1
+    max_translation_step: float = setting(0.05, 'Most metres between consecutive poses '
+                                          '(coverage).', (0.001, 10.0))
+    max_rotation_step: float = setting(math.radians(3.0), 'Most degrees of turn between '
+                                       'consecutive poses (coverage).',
+                                       (math.radians(0.01), math.radians(90.0)),
+                                       in_degrees=True)
+    segment_length: int = segment_length_setting()
+    segment_overlap: int = SEGMENT_OVERLAP
 
     def __post_init__(self):
+        check_ranges(self)
         if not 0.0 <= self.min_overlap < 1.0:
             raise ValueError(f'min_overlap must be in [0, 1), got {self.min_overlap}')
         if self.n_candidates < 1 or self.render_width < 8:
@@ -189,7 +209,7 @@ def densify_path(waypoints, max_translation_step: float, max_rotation_step: floa
 # ---- segments ------------------------------------------------------------------------------
 
 
-def cut_segments(poses, segment_length: int = 40, overlap: int = 1,
+def cut_segments(poses, segment_length: int = SEGMENT_LENGTH, overlap: int = SEGMENT_OVERLAP,
                  min_length: int | None = None) -> list:
     """Cut a path into the generator's segments; return half-open ``(start, end)`` ranges.
 

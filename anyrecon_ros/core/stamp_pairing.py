@@ -34,6 +34,8 @@ import math
 
 import numpy as np
 
+from anyrecon_ros.core.config_fields import check_ranges
+from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.drop_counter import DropCounter
 from anyrecon_ros.core.transforms import interpolate_poses
 from anyrecon_ros.core.transforms import validate_rigid
@@ -45,6 +47,22 @@ QUEUE_FULL = 'queue_full'
 NO_POSE = 'no_pose'
 UNMATCHED_PREFIX = 'unmatched_'
 INCOMPLETE = 'incomplete_frame'
+
+
+@dataclass(frozen=True)
+class PairingConfig:
+    """How a live stream is paired (the memory node's parameters of the same names)."""
+
+    slop: float = setting(0.05, 'Seconds by which the stamps of a frame and its pose may '
+                          'differ.', (0.0, 10.0))
+    part_slop: float = setting(DEFAULT_PART_SLOP, 'Seconds by which the stamps of an image, '
+                               'its camera_info and depth may differ (under half the frame '
+                               'interval).', (0.0, 10.0))
+    frame_queue_size: int = setting(10, 'Frames that wait for their parts or pose; the oldest '
+                                    'is dropped beyond it.', (1, 1000))
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 @dataclass
@@ -66,7 +84,8 @@ class _WaitingFrame:
 class StampPairer:
     """Pair frame parts with each other and with poses by stamp (see the module docstring)."""
 
-    def __init__(self, parts=('image',), slop: float = 0.05, queue_size: int = 10,
+    def __init__(self, parts=('image',), slop: float = PairingConfig.slop,
+                 queue_size: int = PairingConfig.frame_queue_size,
                  max_poses: int = 1000, on_drop=None, part_slop: float = None):
         """Pair frames made of ``parts`` (the first is the anchor) within ``slop`` seconds.
 

@@ -14,6 +14,10 @@ from transforms3d.quaternions import mat2quat, quat2axangle, quat2mat
 # Below this norm a quaternion carries no usable direction: it is a bug upstream
 # (an unset message field), not a rotation to normalise.
 _MIN_QUATERNION_NORM = 1e-12
+# Farthest a pose may be from the map origin, in map units (metres for RGB-D and
+# odometry): 10 km is beyond any one map, and it bounds everything sized by
+# the map's extent (voxel keys, planning grids, renders).
+MAX_TRANSLATION = 1e4
 
 
 def quaternion_xyzw_to_matrix(q) -> np.ndarray:
@@ -42,7 +46,7 @@ def make_transform(rotation, translation) -> np.ndarray:
         raise ValueError(f'rotation must be 3x3, got shape {rotation.shape}')
     transform = np.eye(4)
     transform[:3, :3] = rotation
-    transform[:3, 3] = _finite_vector('translation', translation, 3)
+    transform[:3, 3] = _bounded_translation(_finite_vector('translation', translation, 3))
     return transform
 
 
@@ -72,7 +76,15 @@ def validate_rigid(transform, atol=1e-4) -> np.ndarray:
     if not np.isclose(np.linalg.det(rotation), 1.0, atol=atol):
         raise ValueError('the rotation of a rigid transform must have determinant +1 '
                          '(a reflection is not a rotation)')
+    _bounded_translation(transform[:3, 3])
     return transform
+
+
+def _bounded_translation(translation) -> np.ndarray:
+    if np.max(np.abs(translation)) > MAX_TRANSLATION:
+        raise ValueError(f'translation {translation.tolist()} is farther than '
+                         f'{MAX_TRANSLATION:g} from the origin in some axis')
+    return translation
 
 
 def _finite_vector(name, values, size) -> np.ndarray:

@@ -10,6 +10,9 @@ import numpy as np
 from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.transforms import validate_rigid
 
+# Keyframe ids are a Keyframe message's uint32 field.
+MAX_VIEW_ID = 2 ** 32 - 1
+
 
 @dataclass
 class CaptureView:
@@ -23,6 +26,8 @@ class CaptureView:
     stamp_ns: int = 0
 
     def __post_init__(self):
+        if not 0 <= self.view_id <= MAX_VIEW_ID:
+            raise ValueError(f'view id {self.view_id} is outside 0..{MAX_VIEW_ID} (uint32)')
         size = (self.camera.height, self.camera.width)
         if self.rgb.shape != size + (3,) or self.rgb.dtype != np.uint8:
             raise ValueError(f'view {self.view_id}: rgb must be uint8 {size + (3,)}, '

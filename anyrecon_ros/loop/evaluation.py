@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from dataclasses import field
 import json
 from pathlib import Path
-import sys
 
 import cv2
 import numpy as np
@@ -286,14 +285,3 @@ def _json_safe(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def main_eval(args, generator: GeneratorSettings) -> int:
-    """Run ``anyrecon eval`` from parsed arguments."""
-    settings = EvalSettings(inputs=args.inputs, targets=args.targets, width=args.width,
-                            frames=args.frames)
-    settings.generator = generator
-    metrics = evaluate(args.scene, args.out, settings,
-                       progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(report_markdown(metrics))
-    return 0

@@ -23,6 +23,7 @@ from anyrecon_ros.core.mapping import MappingConfig
 from anyrecon_ros.core.planning import CoverageConfig
 from anyrecon_ros.core.planning import plan_coverage
 from anyrecon_ros.core.scene_io import open_scene
+from anyrecon_ros.core.stamp_pairing import PairingConfig
 from anyrecon_ros.core.view_bank import ViewBank
 from anyrecon_ros.loop.outputs import loop_summary
 from anyrecon_ros.loop.outputs import ProgressPrinter
@@ -35,18 +36,21 @@ from anyrecon_ros.loop.reconstruction import ReconstructionLoop
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
 
+
 @dataclass
 class OfflineSettings:
     """Everything the offline loop needs besides its input."""
 
-    memory: MemoryConfig = field(default_factory=lambda: MemoryConfig(voxel_size=0.03))
+    # The core defaults, as the memory node's: a bag replayed offline maps like
+    # the same stream live (it was 0.03, the demo's voxel, unlike the node's 0.02).
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     coverage: CoverageConfig = field(default_factory=CoverageConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     views: int = 3         # coverage viewpoints to plan
     max_frames: int = 0    # read at most this many frames (0: all)
-    slop: float = 0.05     # seconds between an image and its pose
+    slop: float = PairingConfig.slop   # seconds between an image and its pose
 
 
 def scene_frames(path, max_frames: int = 0):

@@ -20,10 +20,13 @@ import cv2
 import numpy as np
 
 from anyrecon_ros.core.camera import PinholeCamera
+from anyrecon_ros.core.config_fields import check_ranges
+from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.depth.completion import complete_depth
-from anyrecon_ros.core.geometry_memory import GENERATED
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.planning import cut_segments
+from anyrecon_ros.core.planning import segment_length_setting
+from anyrecon_ros.core.planning import SEGMENT_OVERLAP
 from anyrecon_ros.core.retrieval import retrieve_views
 from anyrecon_ros.core.transforms import validate_rigid
 from anyrecon_ros.core.view_bank import GeneratedFrame
@@ -37,15 +40,18 @@ STAGES = ('retrieve', 'render', 'generate', 'fuse', 'done')
 class LoopConfig:
     """Parameters of the loop."""
 
-    segment_length: int = 40     # views per generator segment
-    segment_overlap: int = 1     # views shared by consecutive segments (generated once)
-    capture_views: int = 4       # capture views retrieved per segment (at most)
-    generation_width: int = 0    # generated image width (0: the generator's working width)
-    # Completed depth less sure than this is not fused: far from anything the
-    # memory saw, propagated depth is a guess.
-    min_depth_confidence: float = 0.2
+    segment_length: int = segment_length_setting()
+    segment_overlap: int = setting(SEGMENT_OVERLAP, 'Views shared by consecutive segments '
+                                   '(generated once).', (0, 999))
+    capture_views: int = setting(4, 'Capture views retrieved per segment.', (1, 64))
+    generation_width: int = setting(0, 'Width of generated views in pixels (a multiple of 16); '
+                                    "0: the checkpoint's working width.", (0, 4096))
+    # Far from anything the memory saw, propagated depth is a guess.
+    min_depth_confidence: float = setting(0.2, 'Completed depth below this confidence is not '
+                                          'fused.', (0.0, 1.0))
 
     def __post_init__(self):
+        check_ranges(self)
         if self.segment_length < 2 or not 0 <= self.segment_overlap < self.segment_length:
             raise ValueError('need segment_length >= 2 and 0 <= segment_overlap < '
                              f'segment_length, got {self.segment_length}, '
@@ -145,14 +151,14 @@ class ReconstructionLoop:
             completed = complete_depth(images[offset], render.depth, render.mask)
             depth = np.where(completed.confidence >= self.config.min_depth_confidence,
                              completed.depth, np.nan).astype(np.float32)
-            # Generated geometry goes in at the memory's lower generated weight,
-            # scaled by how sure the completion is (1 where the memory was seen).
-            self.memory.insert(images[offset], depth, camera, segment_poses[offset],
-                               origin=GENERATED, confidence=completed.confidence)
-            yield GeneratedFrame(
+            frame = GeneratedFrame(
                 segment_id=segment_id, index=start + offset, rgb=images[offset],
                 mask=render.mask, camera=camera, camera_to_world=segment_poses[offset],
                 reference_ids=tuple(int(view_id) for view_id in reference_ids), depth=depth)
+            # Generated geometry goes in at the memory's lower generated weight,
+            # scaled by how sure the completion is (1 where the memory was seen).
+            self.memory.insert_view(frame, confidence=completed.confidence)
+            yield frame
 
     def references(self, camera: PinholeCamera, segment_poses) -> list:
         """Return the capture view ids for a segment: retrieved, else the nearest views.

@@ -23,7 +23,6 @@ from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.view_bank import ViewBank
 from anyrecon_ros.loop.reconstruction import LoopConfig
 from anyrecon_ros.loop.reconstruction import ReconstructionLoop
-from anyrecon_ros.model.pipelines.generator import BACKENDS
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
 from anyrecon_ros.msg import GeneratedView
@@ -35,7 +34,8 @@ from anyrecon_ros.ros.conversions import keyframe_to_view
 
 from anyrecon_ros.ros.conversions.generated_view import generated_frame_to_msg
 from anyrecon_ros.ros.conversions.path import path_to_poses
-from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.parameters import declare_config
+from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
@@ -50,24 +50,22 @@ class GeneratorNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('generator_node', **kwargs)
-        self.frame_id = declare(self, 'frame_id', 'map', 'Fixed frame of poses and paths.')
-        settings = self._declare_generator()
-        self.loop_config = self._declare_loop()
-        voxel_size = declare(self, 'voxel_size', 0.02,
-                             'Voxel size of the memory rebuilt from keyframes (metres).',
-                             (0.001, 1.0))
+        self.frame_id = declare_shared(self, 'frame_id')
+        settings = declare_config(self, GeneratorSettings())
+        self.loop_config = declare_config(self, LoopConfig())
+        # The memory rebuilt from keyframes: at the memory node's voxel size.
+        memory_config = declare_config(self, MemoryConfig(), ('voxel_size',))
         self.generator = ViewGenerator.load(settings)
         if not self.generator.trained:
             self.get_logger().warning(
                 'the generator is untrained (checkpoint untrained, or no default shipped): its '
                 'views are noise; set the checkpoint parameter to a trained generator folder')
-        self.memory = GeometryMemory(MemoryConfig(voxel_size=voxel_size))
+        self.memory = GeometryMemory(memory_config)
         self.bank = ViewBank()
         self.drops = DropCounter()
         self.trajectories_done = 0
         self.generated_count = 0
         # The views of the latest trajectory, for an in-process caller (the demo).
-        self.last_frames = []
         self._lock = threading.Lock()
         self._pending_keyframes = []
         self._pending_trajectory = None
@@ -85,38 +83,6 @@ class GeneratorNode(Node):
         chosen = ', chosen by auto' if settings.backend == 'auto' else ''
         self.get_logger().info(f'generator ready (backend {self.generator.backend}{chosen}, '
                                f'on {settings.device}, {settings.steps} steps)')
-
-    def _declare_generator(self) -> GeneratorSettings:
-        return GeneratorSettings(
-            checkpoint=declare(self, 'checkpoint', '',
-                               'Generator checkpoint folder (transformer/, vae/, scheduler/); '
-                               'empty: the shipped default; untrained: a random tiny model '
-                               '(noise).'),
-            backend=declare(self, 'backend', 'auto',
-                            f'Denoiser backend: {", ".join(BACKENDS)} (auto: TensorRT on a '
-                            'CUDA device where installed, else the fastest on this machine; '
-                            'onnxruntime and tensorrt run the exported denoiser step).'),
-            device=declare(self, 'device', 'cpu', 'Torch device: cpu, cuda, cuda:1, ...'),
-            steps=declare(self, 'steps', 4, 'Denoising steps (4: the distilled schedule).',
-                          (1, 1000)),
-            seed=declare(self, 'seed', 0, 'Seed of the generator noise.', (0, 2 ** 31 - 1)),
-            chunk_frames=declare(self, 'chunk_frames', 40,
-                                 'Views per generator chunk.', (1, 1000)))
-
-    def _declare_loop(self) -> LoopConfig:
-        return LoopConfig(
-            segment_length=declare(self, 'segment_length', 40,
-                                   'Views per trajectory segment.', (2, 1000)),
-            segment_overlap=declare(self, 'segment_overlap', 1,
-                                    'Views shared by consecutive segments.', (0, 999)),
-            capture_views=declare(self, 'capture_views', 4,
-                                  'Capture views retrieved per segment.', (1, 64)),
-            generation_width=declare(self, 'generation_width', 0,
-                                     'Width of generated views in pixels (a multiple of 16); '
-                                     "0: the checkpoint's working width.", (0, 4096)),
-            min_depth_confidence=declare(self, 'min_depth_confidence', 0.2,
-                                         'Completed depth below this confidence is not fused.',
-                                         (0.0, 1.0)))
 
     # ---- callbacks: convert, validate, queue --------------------------------
 
@@ -186,16 +152,13 @@ class GeneratorNode(Node):
                 self.drop('duplicate_id', f'keyframe id {view.view_id} was already received')
                 continue
             self.bank.add(view)
-            if view.depth is not None:
-                self.memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
-                                   view_id=view.view_id)
+            self.memory.insert_view(view)
 
     def _generate(self, poses) -> None:
         trajectory_id = self.trajectories_done + 1
         camera = self.bank.views()[-1].camera
         loop = ReconstructionLoop(self.memory, self.bank, self.generator, self.loop_config)
         self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
-        self.last_frames = []
         try:
             loop.run(camera, poses,
                      progress=lambda update: self._publish_progress(trajectory_id, update.stage,
@@ -212,7 +175,6 @@ class GeneratorNode(Node):
         self.generated_pub.publish(msg)
         self.image_pub.publish(msg.image)
         self.generated_count += 1
-        self.last_frames.append(frame)
 
     def _publish_progress(self, trajectory_id, stage, update=None, message='') -> None:
         msg = GenerationProgress()
@@ -221,6 +183,7 @@ class GeneratorNode(Node):
         msg.trajectory_id = trajectory_id
         msg.stage = stage
         msg.message = message
+        msg.generator_trained = self.generator.trained
         if update is not None:
             msg.segment, msg.segments = update.segment, update.segments
             msg.step, msg.steps = update.step, update.steps

@@ -1,6 +1,6 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""How the nodes are wired: the remappings the launch files and ``anyrecon demo`` share.
+"""How the nodes are wired: which start where, and the remappings launch files and demo share.
 
 Names are relative, so a launch namespace moves the whole graph: under
 ``/robot1`` the memory node takes ``/robot1/generator_node/generated``.
@@ -8,9 +8,16 @@ Names are relative, so a launch namespace moves the whole graph: under
 
 import os
 
-# Start order of the demo; every node is one of the package's executables.
-DEMO_NODES = ('synthetic_camera', 'memory_node', 'planner_node', 'generator_node')
+from anyrecon_ros.ros.nodes import NODES
 
+# The demo starts every node, in the list's order.
+DEMO_NODES = NODES
+# Nodes that stand in for a robot's sensors: demo.launch.py starts them,
+# anyrecon.launch.py (for a real robot) starts the others, LOOP_NODES.
+SOURCE_NODES = ('synthetic_camera',)
+LOOP_NODES = tuple(name for name in NODES if name not in SOURCE_NODES)
+
+# Every node of NODES, with its remappings (test_launch_config checks the keys).
 REMAPPINGS = {
     'synthetic_camera': [],
     'memory_node': [('generated', 'generator_node/generated')],

@@ -7,19 +7,23 @@ by stamp with a pose (``pose``, ``odom`` or TF), from which keyframes are
 selected; ready-made keyframes on ``keyframe``; generated views on
 ``generated``. Keyframes without depth get it from multi-view stereo against
 earlier keyframes. Everything is fused into one GeometryMemory, published as
-a cloud (``~/memory``), frustums (``~/markers``) and counters (``~/status``);
-``~/save_map``, ``~/load_map`` and ``~/reset`` manage the map file.
+a cloud (``~/memory``), frustums (``~/markers``) and counters (``~/status``).
+
+The memory, keyframes and map file are one ``core.map_session.MapSession``:
+started on an existing map file, the node resumes that map; ``~/save_map``,
+``~/load_map``, ``~/reset`` (memory only; saving is then refused until the map
+is loaded again, so the stored map is never replaced by an emptier one) and
+``~/clear_map`` (memory and file) are one call into it each.
 
 Callbacks convert and validate the message, call the core, publish, and
 count what they had to drop, by reason, in ``~/status``.
 """
 
-import sqlite3
+from dataclasses import asdict
 import sys
 from types import SimpleNamespace
 
 from builtin_interfaces.msg import Time
-import cv2
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -35,13 +39,12 @@ from anyrecon_ros.core.geometry_memory import CAPTURED
 from anyrecon_ros.core.geometry_memory import GENERATED
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
-from anyrecon_ros.core.map_store import MapStore
-from anyrecon_ros.core.mapping import Mapper
+from anyrecon_ros.core.map_session import MapSession
+from anyrecon_ros.core.map_session import MapSessionError
 from anyrecon_ros.core.mapping import MappingConfig
-from anyrecon_ros.core.stamp_pairing import DEFAULT_PART_SLOP
+from anyrecon_ros.core.stamp_pairing import PairingConfig
 from anyrecon_ros.core.stamp_pairing import StampPairer
 from anyrecon_ros.core.view_bank import CaptureView
-from anyrecon_ros.core.view_bank import ViewBank
 from anyrecon_ros.msg import GeneratedView
 from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.msg import MemoryStatus
@@ -57,6 +60,8 @@ from anyrecon_ros.ros.conversions.generated_view import generated_view_to_frame
 from anyrecon_ros.ros.conversions.markers import delete_all_markers
 from anyrecon_ros.ros.conversions.markers import frustum_markers
 from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.parameters import declare_config
+from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import KEYFRAME_HISTORY
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
@@ -72,8 +77,6 @@ POSE_SOURCES = ('pose', 'odom', 'tf')
 # Poses come faster than images; the subscription keeps this many.
 POSE_QUEUE_DEPTH = 100
 TF_POLL_SECONDS = 0.05
-# What reading a damaged or foreign map file can raise.
-MAP_ERRORS = (ValueError, KeyError, TypeError, OSError, sqlite3.Error, cv2.error)
 
 
 class MemoryNode(Node):
@@ -81,27 +84,21 @@ class MemoryNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('memory_node', **kwargs)
-        # Set first: a failed start-up still destroys the node, which saves to the store.
-        self.store = None
+        # Set first: a failed start-up still destroys the node, which closes the session.
+        self.session = None
         self.settings = self._declare_parameters()
         if self.settings.pose_source not in POSE_SOURCES:
             raise ValueError(f'pose_source must be one of {", ".join(POSE_SOURCES)}, got '
                              f'{self.settings.pose_source!r}')
         self.frame_id = self.settings.frame_id
-        self.memory_config = MemoryConfig(
-            voxel_size=self.settings.voxel_size, min_depth=self.settings.min_depth,
-            max_depth=self.settings.max_depth, max_points=self.settings.max_points,
-            generated_weight=self.settings.generated_weight)
-        self.mapping_config = MappingConfig(
-            min_translation=self.settings.min_translation,
-            min_rotation_deg=self.settings.min_rotation_deg,
-            max_overlap=self.settings.max_overlap, mvs_sources=self.settings.mvs_sources,
-            depth_estimation_width=self.settings.depth_estimation_width)
+        self.memory_config = self.settings.memory
+        self.mapping_config = self.settings.mapping
         self.drops = DropCounter()
-        self.mapper = None
-        self._use(GeometryMemory(self.memory_config), ViewBank(), next_id=0)
-        self.generated = []   # (camera, camera_to_world) of every generated view, for markers
-        self.generated_views_fused = 0
+        try:
+            self.session = MapSession(self.memory_config, self.mapping_config,
+                                      self.settings.map_path, on_drop=self.drop)
+        except MapSessionError as error:
+            raise ValueError(str(error)) from None
         parts = ('image', 'camera_info') + (('depth',) if self.settings.use_depth else ())
         self.pairer = StampPairer(parts, self.settings.slop, self.settings.frame_queue_size,
                                   on_drop=self._on_pairing_drop,
@@ -110,7 +107,6 @@ class MemoryNode(Node):
         self._sequences = {}  # (topic, publisher gid) -> last publication sequence number
         self.memory_changed = self.markers_changed = True
         self._tf = self._start_tf() if self.settings.pose_source == 'tf' else None
-        self.store = self._open_store(self.settings.map_path)
         self._create_interfaces()
         self.get_logger().info(
             f'memory_node: pose from {self.settings.pose_source}, depth '
@@ -119,22 +115,26 @@ class MemoryNode(Node):
 
     @property
     def memory(self) -> GeometryMemory:
-        """Return the geometry memory the node fuses into (~/reset replaces it)."""
-        return self.mapper.memory
-
-    @property
-    def bank(self) -> ViewBank:
-        """Return the bank of keyframes (~/reset and ~/load_map replace it)."""
-        return self.mapper.bank
+        """Return the geometry memory the node fuses into; ~/reset replaces it."""
+        return self.session.memory
 
     # ---- set-up ----------------------------------------------------------
 
     def _declare_parameters(self) -> SimpleNamespace:
-        """Declare every parameter with its description and range; return their values."""
+        """Declare every parameter with its description and range; return their values.
+
+        Memory, mapping and pairing parameters come from the core's config
+        dataclasses (defaults, descriptions and ranges are written there);
+        ``memory`` and ``mapping`` are those configs, filled.
+        """
         d = self
+        memory = declare_config(d, MemoryConfig())
+        mapping = declare_config(d, MappingConfig())
+        pairing = declare_config(d, PairingConfig())
         return SimpleNamespace(
-            frame_id=declare(d, 'frame_id', 'map', 'Fixed frame (REP 105) that poses, keyframes '
-                             'and generated views must be expressed in; others are dropped.'),
+            memory=memory, mapping=mapping, **asdict(memory), **asdict(mapping),
+            **asdict(pairing),
+            frame_id=declare_shared(d, 'frame_id'),
             status_period=declare(d, 'status_period', 1.0, 'Seconds between ~/status messages.',
                                   (0.1, 60.0)),
             keyframe_queue_depth=declare(d, 'keyframe_queue_depth', 10, 'Keyframes and generated '
@@ -143,46 +143,13 @@ class MemoryNode(Node):
                                 '(PoseStamped), odom (Odometry) or tf (needs tf2_ros).'),
             use_depth=declare(d, 'use_depth', True, 'Pair a depth image (16UC1 mm or 32FC1 m) '
                               'with each frame; false estimates depth by multi-view stereo.'),
-            sensor_reliable=declare(d, 'sensor_reliable', False, 'Subscribe to the camera and '
-                                    'pose topics reliably (best effort otherwise).'),
-            slop=declare(d, 'slop', 0.05, 'Seconds by which the stamps of a frame and its pose '
-                         'may differ.', (0.0, 10.0)),
-            part_slop=declare(d, 'part_slop', DEFAULT_PART_SLOP, 'Seconds by which the stamps '
-                              'of an image, its camera_info and depth may differ (under half '
-                              'the frame interval).', (0.0, 10.0)),
-            frame_queue_size=declare(d, 'frame_queue_size', 10, 'Frames that wait for their '
-                                     'parts or pose; the oldest is dropped beyond it.',
-                                     (1, 1000)),
-            min_translation=declare(d, 'min_translation', 0.1, 'Metres a new keyframe must be '
-                                    'from every keyframe (or rotated by min_rotation_deg).',
-                                    (0.0, 100.0)),
-            min_rotation_deg=declare(d, 'min_rotation_deg', 10.0, 'Degrees a new keyframe must '
-                                     'be rotated from every keyframe (or moved by '
-                                     'min_translation).', (0.0, 180.0)),
-            max_overlap=declare(d, 'max_overlap', 0.9, 'Largest share of a new keyframe one '
-                                'keyframe may already see.', (0.0, 1.0)),
-            voxel_size=declare(d, 'voxel_size', 0.02, 'Geometry memory voxel size, metres.',
-                               (0.001, 1.0)),
-            max_points=declare(d, 'max_points', 2_000_000, 'Points the memory holds at most.',
-                               (1000, 100_000_000)),
-            min_depth=declare(d, 'min_depth', 0.1, 'Nearer depth is not fused, metres.',
-                              (0.0, 100.0)),
-            max_depth=declare(d, 'max_depth', 8.0, 'Farther depth is not fused, metres.',
-                              (0.01, 1000.0)),
-            generated_weight=declare(d, 'generated_weight', 0.3, 'Fusion weight of generated '
-                                     'views (captured views weigh 1 and always win).',
-                                     (0.01, 1.0)),
+            sensor_reliable=declare_shared(d, 'sensor_reliable'),
             memory_period=declare(d, 'memory_period', 1.0, 'Seconds between ~/memory clouds at '
                                   'most (only sent when the memory changed).', (0.05, 600.0)),
             memory_max_points=declare(d, 'memory_max_points', 200_000, 'Points in a ~/memory '
                                       'cloud at most (decimated beyond).', (100, 100_000_000)),
             map_path=declare(d, 'map_path', '', 'Map file (SQLite) keyframes and generated views '
                              'are stored in and the memory saved to; empty: none.'),
-            depth_estimation_width=declare(d, 'depth_estimation_width', 160, 'Image width, '
-                                           'pixels, multi-view stereo works at (bounds its '
-                                           'time).', (32, 4096)),
-            mvs_sources=declare(d, 'mvs_sources', 4, 'Earlier keyframes multi-view stereo '
-                                'matches a keyframe against.', (1, 16)),
             keyframe_history=declare(d, 'keyframe_history', KEYFRAME_HISTORY, 'Keyframes '
                                      '~/keyframes keeps for subscribers that start later (a '
                                      'generator node on another machine).', (1, 100000)),
@@ -199,18 +166,6 @@ class MemoryNode(Node):
         listener = tf2_ros.TransformListener(buffer, self)
         self.create_timer(TF_POLL_SECONDS, self._poll_tf)
         return SimpleNamespace(module=tf2_ros, buffer=buffer, listener=listener)
-
-    def _open_store(self, path):
-        """Open the map file at ``path`` (None when empty); ValueError when it cannot be used."""
-        if not path:
-            return None
-        try:
-            store = MapStore(path, create=True)
-        except (OSError, sqlite3.Error) as error:
-            raise ValueError(f'map_path {path!r} cannot be opened: {error}') from None
-        # New keyframe ids follow the stored ones, so they never clash in the file.
-        self.mapper.next_id = max(store.keyframe_ids(), default=-1) + 1
-        return store
 
     def _create_interfaces(self):
         s = self.settings
@@ -238,6 +193,7 @@ class MemoryNode(Node):
         self.create_service(Trigger, '~/save_map', self.on_save_map)
         self.create_service(Trigger, '~/load_map', self.on_load_map)
         self.create_service(Trigger, '~/reset', self.on_reset)
+        self.create_service(Trigger, '~/clear_map', self.on_clear_map)
         self.create_timer(s.status_period, self.publish_status)
         self.create_timer(s.memory_period, self.publish_memory)
 
@@ -306,11 +262,11 @@ class MemoryNode(Node):
         self.frames_paired += 1
         try:
             view = frame_to_view(frame.parts, frame.camera_to_world, frame.stamp_ns,
-                                 self.mapper.next_id)
+                                 self.session.next_id)
         except InvalidKeyframe as error:
             self.drop(error.reason, f'dropped frame at {frame.stamp_ns} ns: {error}')
             return
-        keyframe = self.mapper.consider(view)
+        keyframe = self.session.add_frame(view)
         if keyframe is not None:
             self._keyframe_added(keyframe)
 
@@ -323,23 +279,19 @@ class MemoryNode(Node):
         """Validate a ready-made keyframe and add it (no selection)."""
         try:
             view = keyframe_to_view(msg, self.frame_id)
-            if view.view_id in self.bank:
-                raise InvalidKeyframe('duplicate_id', f'keyframe id {view.view_id} was already '
-                                      'received')
         except InvalidKeyframe as error:
             self.drop(error.reason, f'dropped keyframe {msg.id}: {error}')
             return
-        keyframe = self.mapper.add_keyframe(view)
+        keyframe = self.session.add_keyframe(view)
         if keyframe is not None:
             self._keyframe_added(keyframe)
 
     def _keyframe_added(self, view: CaptureView) -> None:
-        """Store and publish a keyframe the mapper fused, with the depth it used."""
-        self._store(lambda store: store.add_keyframe(view), f'keyframe {view.view_id}')
+        """Publish a keyframe the session fused and stored, with the depth it used."""
         self.keyframe_pub.publish(view_to_keyframe(view, self.frame_id, _stamp(view.stamp_ns)))
         self.memory_changed = self.markers_changed = True
         self.get_logger().info(
-            f'keyframe {view.view_id} stored ({len(self.bank)} in the bank, '
+            f'keyframe {view.view_id} stored ({len(self.session.bank)} in the bank, '
             f'{"no" if view.depth is None else "with"} depth, {len(self.memory)} points)')
 
     # ---- generated views -------------------------------------------------
@@ -352,120 +304,38 @@ class MemoryNode(Node):
             self.drop(error.reason, f'dropped generated view {msg.segment_id}/{msg.index}: '
                       f'{error}')
             return
-        if frame.camera.has_distortion:
-            self.drop('bad_camera_info', f'dropped generated view {msg.segment_id}/{msg.index}: '
-                      'generated views must be pinhole (no distortion)')
-            return
-        unknown = sorted({view_id for view_id in frame.reference_ids
-                          if view_id not in self.bank})
-        if unknown:
-            # Generated from keyframes this map does not hold (another map, or
-            # before a reset): its content would not belong here.
-            self.drop('unknown_reference', f'dropped generated view {msg.segment_id}/'
-                      f'{msg.index}: it names keyframes {unknown} this memory does not hold')
-            return
-        if frame.depth is not None:
-            try:
-                self.memory.insert(frame.rgb, frame.depth, frame.camera, frame.camera_to_world,
-                                   origin=GENERATED)
-            except ValueError as error:
-                self.drop('fusion_failed', f'dropped generated view: {error}')
-                return
-            self.generated_views_fused += 1
-        self.generated.append(SimpleNamespace(camera=frame.camera,
-                                              camera_to_world=frame.camera_to_world))
-        self._store(lambda store: store.add_generated(frame),
-                    f'generated view {frame.segment_id}/{frame.index}')
-        self.memory_changed = self.markers_changed = True
+        if self.session.add_generated(frame):
+            self.memory_changed = self.markers_changed = True
 
     # ---- the map file ----------------------------------------------------
 
-    def _store(self, write, what):
-        """Write one item to the map file, if one is open; a failure is logged and counted."""
-        if self.store is None:
-            return
-        try:
-            write(self.store)
-        except KeyError as error:
-            self.drop('map_conflict', f'{what} not stored: {error}; the stored one is kept')
-        except MAP_ERRORS as error:
-            self.drop('map_write_failed', f'{what} not stored: {error}')
-
     def on_save_map(self, request, response):
         """Save the memory to the map file (keyframes and generated views are already there)."""
-        if self.store is None:
-            return _respond(response, False, 'map_path is not set: start memory_node with '
-                            '-p map_path:=/path/to/file.map to save maps')
-        try:
-            self.store.save_memory(self.memory)
-        except MAP_ERRORS as error:
-            return _respond(response, False, f'saving to {self.store.path} failed: {error}')
-        return _respond(response, True, f'saved {len(self.memory)} points; '
-                        f'{len(self.store.keyframe_ids())} keyframes in {self.store.path}')
+        return self._call_session(response, self.session.save)
 
     def on_load_map(self, request, response):
         """Replace the memory, keyframes and generated views with the map file's."""
-        if self.store is None:
-            return _respond(response, False, 'map_path is not set: start memory_node with '
-                            '-p map_path:=/path/to/file.map to load maps')
-        try:
-            keyframes = list(self.store.keyframes())
-            generated = list(self.store.generated())
-            memory = self.store.load_memory()
-            if memory is None:
-                memory = self._fused(GeometryMemory(self.memory_config), keyframes, generated)
-            else:
-                # Views stored after the last save (a crash lost them from memory).
-                late = self.store.views_after_memory(keyframes, generated)
-                memory = self._fused(memory, *late)
-        except MAP_ERRORS as error:
-            # Nothing was replaced yet: the node keeps what it had.
-            return _respond(response, False, f'loading {self.store.path} failed: {error}')
-        self._replace_state(memory, keyframes, generated)
-        return _respond(response, True, f'loaded {len(memory)} points, {len(keyframes)} '
-                        f'keyframes and {len(generated)} generated views from '
-                        f'{self.store.path}')
-
-    def _fused(self, memory, keyframes, generated) -> GeometryMemory:
-        """Fuse stored views into ``memory``; return it."""
-        for view in keyframes:
-            if view.depth is not None:
-                memory.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
-                              view_id=view.view_id)
-        for frame in generated:
-            if frame.depth is not None:
-                memory.insert(frame.rgb, frame.depth, frame.camera, frame.camera_to_world,
-                              origin=GENERATED)
-        return memory
-
-    def _replace_state(self, memory, keyframes, generated):
-        bank = ViewBank()
-        for view in keyframes:
-            bank.add(view)
-        self._use(memory, bank, self.mapper.next_id)
-        self.generated = [SimpleNamespace(camera=frame.camera,
-                                          camera_to_world=frame.camera_to_world)
-                          for frame in generated]
-        self._clear_queue()
-
-    def _use(self, memory, bank, next_id):
-        """Map into ``memory`` and ``bank`` from now on; ids keep growing from ``next_id``."""
-        self.mapper = Mapper(memory, bank, self.mapping_config, on_drop=self.drop)
-        for view in bank.views():
-            self.mapper.selector.add(view.camera_to_world, view.camera)
-        self.mapper.next_id = max(self.mapper.next_id, next_id)
-        self.memory_changed = self.markers_changed = True
+        return self._call_session(response, self.session.load, clears_queue=True)
 
     def on_reset(self, request, response):
         """Forget the memory, keyframes, generated views and queued frames (not the map file)."""
-        self._clear_state()
-        return _respond(response, True, 'memory, keyframes and queues cleared; the map file is '
-                        'untouched')
+        return self._call_session(response, self.session.reset, clears_queue=True)
 
-    def _clear_state(self):
-        self._use(GeometryMemory(self.memory_config), ViewBank(), self.mapper.next_id)
-        self.generated = []
-        self._clear_queue()
+    def on_clear_map(self, request, response):
+        """Like ~/reset, and also delete everything the map file holds."""
+        return self._call_session(response, lambda: self.session.reset(clear_map=True),
+                                  clears_queue=True)
+
+    def _call_session(self, response, call, clears_queue=False):
+        """Answer a service with one call into the session; a refusal changes nothing."""
+        try:
+            message = call()
+        except MapSessionError as error:
+            return _respond(response, False, str(error))
+        if clears_queue:
+            self._clear_queue()
+        self.memory_changed = self.markers_changed = True
+        return _respond(response, True, message)
 
     def _clear_queue(self):
         """Forget the frames waiting for parts or poses, counting them."""
@@ -475,15 +345,9 @@ class MemoryNode(Node):
         self.pairer.clear()
 
     def destroy_node(self):
-        """Save the memory to the map file (if any) and close it, then destroy the node."""
-        if self.store is not None:
-            try:
-                self.store.save_memory(self.memory)
-                self._report_at_exit(f'saved {len(self.memory)} points to {self.store.path}')
-            except MAP_ERRORS as error:
-                self._report_at_exit(f'saving the memory to {self.store.path} failed: {error}')
-            self.store.close()
-            self.store = None
+        """Save the memory to the map file (unless that would lose stored geometry), close it."""
+        if self.session is not None and self.session.store is not None:
+            self._report_at_exit(self.session.close())
         return super().destroy_node()
 
     def _report_at_exit(self, text):
@@ -513,7 +377,7 @@ class MemoryNode(Node):
         if self.markers_changed:
             # DELETEALL first: the latched array alone rebuilds RViz's view.
             markers = delete_all_markers(self.frame_id)
-            markers.markers += frustum_markers(self.bank.views(), self.generated,
+            markers.markers += frustum_markers(self.session.bank.views(), self.session.generated,
                                                self.frame_id, stamp).markers
             self.markers_pub.publish(markers)
             self.markers_changed = False
@@ -525,7 +389,8 @@ class MemoryNode(Node):
         status.header.frame_id = self.frame_id
         status.captured_points = self.memory.count(CAPTURED)
         status.generated_points = self.memory.count(GENERATED)
-        status.keyframe_count = len(self.bank)
+        status.keyframe_count = len(self.session.bank)
+        status.generated_view_count = self.session.generated_views_fused
         low, high = self.memory.bounds()
         status.bounds_min.x, status.bounds_min.y, status.bounds_min.z = (float(v) for v in low)
         status.bounds_max.x, status.bounds_max.y, status.bounds_max.z = (float(v) for v in high)

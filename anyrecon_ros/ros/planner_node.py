@@ -11,7 +11,6 @@ checks and publishes.
 """
 
 from dataclasses import replace
-import math
 import sys
 
 from nav_msgs.msg import Path
@@ -36,6 +35,8 @@ from anyrecon_ros.ros.conversions.path import poses_to_path
 from anyrecon_ros.ros.conversions.point_cloud import cloud_to_points
 from anyrecon_ros.ros.conversions.pose import pose_to_matrix
 from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.parameters import declare_config
+from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.run import run_node
@@ -54,8 +55,7 @@ class PlannerNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('planner_node', **kwargs)
-        self.frame_id = declare(self, 'frame_id', 'map',
-                                'Fixed frame of the memory, the keyframes and the trajectory.')
+        self.frame_id = declare_shared(self, 'frame_id')
         self.mode = declare(self, 'mode', 'coverage',
                             'How to plan: coverage (views of unseen space from the latest '
                             'keyframe), interpolate (through the keyframes) or extrapolate '
@@ -66,10 +66,9 @@ class PlannerNode(Node):
                             'seed give the same plan.', (0, 2**31 - 1))
         period = declare(self, 'period', 0.0,
                          'Seconds between plans; 0 = only on a ~/plan request.', (0.0, 3600.0))
-        self.voxel_size = declare(self, 'voxel_size', 0.02,
-                                  'Voxel size (m) the memory cloud is fused at.', (0.001, 1.0))
+        self.voxel_size = declare_config(self, MemoryConfig(), ('voxel_size',)).voxel_size
         self._declare_mode_parameters()
-        self.coverage = self._coverage_config()
+        self.coverage = declare_config(self, CoverageConfig())
         self.cloud = None            # (xyz, rgb) of the latest memory cloud
         self._memory = None          # the cloud fused into a GeometryMemory, built on demand
         self.camera = None           # intrinsics of the latest keyframe
@@ -92,29 +91,6 @@ class PlannerNode(Node):
                                       'between consecutive keyframes.', (0, 10000))
         self.extrapolate_frames = declare(self, 'extrapolate_frames', 40, 'extrapolate: '
                                           'poses beyond the last keyframe.', (1, 10000))
-
-    def _coverage_config(self) -> CoverageConfig:
-        default = CoverageConfig()
-        values = {
-            'clearance': declare(self, 'clearance', default.clearance,
-                                 'coverage: metres viewpoints keep from memory points.',
-                                 (0.01, 10.0)),
-            'min_overlap': declare(self, 'min_overlap', default.min_overlap,
-                                   'coverage: least share of a view the memory must cover.',
-                                   (0.0, 0.99)),
-            'n_candidates': declare(self, 'n_candidates', default.n_candidates,
-                                    'coverage: candidate viewpoints scored per plan.',
-                                    (1, 10000)),
-            'max_translation_step': declare(
-                self, 'max_translation_step', default.max_translation_step,
-                'Most metres between consecutive poses (coverage).', (0.001, 10.0)),
-            'max_rotation_step': math.radians(declare(
-                self, 'max_rotation_step_deg', 3.0,
-                'Most degrees of turn between consecutive poses (coverage).', (0.01, 90.0))),
-            'segment_length': declare(self, 'segment_length', default.segment_length,
-                                      'Poses per generator segment.', (2, 10000)),
-        }
-        return replace(default, **values)
 
     # ---- inputs ------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from anyrecon_ros.ros.conversions.camera_info import camera_to_camera_info
 from anyrecon_ros.ros.conversions.image import array_to_image
 from anyrecon_ros.ros.conversions.pose import matrix_to_pose
 from anyrecon_ros.ros.parameters import declare
+from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import sensor_qos
 from anyrecon_ros.ros.run import run_node
 
@@ -131,16 +132,14 @@ class SyntheticCamera(Node):
         height = declare(self, 'height', 0, 'Image height in pixels; 0 = native (480 for '
                          'synthetic), or from width keeping the aspect ratio.', (0, MAX_SIZE))
         self.loop = declare(self, 'loop', False, 'Start again after the last frame.')
-        self.frame_id = declare(self, 'frame_id', 'map',
-                                'Fixed frame of pose and odom (camera-to-world).')
+        self.frame_id = declare_shared(self, 'frame_id')
         self.camera_frame_id = declare(
             self, 'camera_frame_id', 'camera_optical_frame',
             'Optical frame of image, camera_info and depth; child_frame_id of odom.')
         self.wait_for_subscriber = declare(
             self, 'wait_for_subscriber', True,
             'Hold the first frame until image has a subscriber, so none is lost to discovery.')
-        reliable = declare(self, 'sensor_reliable', False,
-                           'Publish reliably (recordings, slow links) instead of best effort.')
+        reliable = declare_shared(self, 'sensor_reliable')
         self.source = parse_scene(spec, frames, width, height)
         self.camera = self.source.camera
         self.published = 0

@@ -4,9 +4,9 @@
 
 import json
 
-from anyrecon_ros.bench.run import bench_generator
-from anyrecon_ros.bench.run import generator_table
-from anyrecon_ros.bench.run import visible_key_fraction
+from anyrecon_ros.bench.generator import bench_generator
+from anyrecon_ros.bench.generator import generator_table
+from anyrecon_ros.bench.generator import visible_key_fraction
 from anyrecon_ros.cli.main import main
 
 GEOMETRY_FIGURES = ('keyframe_insert', 'memory_render_1m', 'retrieval_200')

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from anyrecon_ros.bench.child_process import measure_module
 from anyrecon_ros.bench.ros_throughput import bench_demo_memory
 from anyrecon_ros.bench.ros_throughput import bench_ros
 from anyrecon_ros.bench.ros_throughput import demo_memory_table
-from anyrecon_ros.bench.ros_throughput import measure_module
 from anyrecon_ros.bench.ros_throughput import ros_table
 
 MESSAGES = ('pointcloud2_1m', 'image_640x480')

@@ -14,9 +14,13 @@ import re
 
 import pytest
 
+from anyrecon_ros.bench.soak import _same_frame
+from anyrecon_ros.bench.soak import LoopFrames
 from anyrecon_ros.bench.soak import run_soak
 from anyrecon_ros.bench.soak import soak_table
 from anyrecon_ros.bench.soak import STREAM_TOPICS
+from anyrecon_ros.ros.conversions import view_to_keyframe
+from anyrecon_ros.ros.conversions.frame import frame_to_view
 
 STREAM_S = 36.0
 RATE_HZ = 30.0
@@ -118,3 +122,20 @@ def test_soak_table(figures):
     assert lines[3] == '| figure | value |' and lines[4] == '|---|---|'
     assert len(lines) > 10 and all(line.startswith('| ') for line in lines[5:])
     assert any('points in memory' in line and str(MAX_POINTS) in line for line in lines)
+
+
+def test_a_keyframe_is_checked_against_the_frame_sent_at_its_stamp():
+    """The soak sees a keyframe paired with another frame's depth or pose in what it publishes."""
+    frames = LoopFrames(frames=2, pose_variants=2)
+
+    def keyframe(image_of, depth_of, pose_of):
+        # As memory_node makes it: the paired parts to a view, the view to ~/keyframes.
+        image, info = frames.frame(image_of)[:2]
+        parts = {'image': image, 'camera_info': info, 'depth': frames.frame(depth_of)[2]}
+        return view_to_keyframe(frame_to_view(parts, frames.frame(pose_of)[3], 0, 0), 'map')
+
+    assert _same_frame(keyframe(0, 0, 0), frames.frame(0))
+    assert _same_frame(keyframe(2, 2, 2), frames.frame(2))  # the second lap: the path moved
+    assert not _same_frame(keyframe(0, 1, 0), frames.frame(0))  # another frame's depth
+    assert not _same_frame(keyframe(0, 0, 2), frames.frame(0))  # another lap's pose
+    assert not _same_frame(keyframe(1, 1, 1), frames.frame(0))

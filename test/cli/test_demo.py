@@ -33,7 +33,7 @@ def test_demo_closes_the_loop_and_writes_every_output(tmp_path):
         counts = summary['topics'][topic]
         assert counts['received'] == counts['published'] > 0, topic
     assert summary['topics']['/memory_node/keyframes']['published'] == summary['keyframes']
-    with MapStore(tmp_path / 'map.db', create=False) as store:
+    with MapStore(tmp_path / 'map.db', read_only=True) as store:
         info = store.info()
         assert store.check() == []
     assert info['keyframes'] == summary['keyframes']

@@ -10,6 +10,7 @@ import pytest
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.map_store import MapFormatError
+from anyrecon_ros.core.map_store import MapInUseError
 from anyrecon_ros.core.map_store import MapStore
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
@@ -223,3 +224,108 @@ def test_views_stored_after_the_last_memory_save_are_listed(tmp_path, views):
     assert [view.view_id for view in keyframes] == [1, 2] and len(generated) == 1
     assert np.array_equal(generated[0].rgb, frame.rgb)
     assert [view.view_id for view in again[0]] == [1, 2] and len(again[1]) == 1
+
+
+def test_a_second_writer_is_refused_while_readers_may_look(tmp_path, views):
+    path = tmp_path / 'map.db'
+    with MapStore(path) as writer:
+        writer.add_keyframe(views[0])
+        with pytest.raises(MapInUseError, match='open for writing elsewhere'):
+            MapStore(path)
+        with MapStore(path, read_only=True) as reader:
+            assert reader.keyframe_ids() == [0]
+    with MapStore(path) as writer:   # the lock goes with the writer
+        assert writer.keyframe_ids() == [0]
+
+
+def test_a_full_disk_is_reported_as_a_full_disk(tmp_path, views):
+    with MapStore(tmp_path / 'map.db') as store:
+        store.add_keyframe(views[0])
+        pages = store._db.execute('PRAGMA page_count').fetchone()[0]
+        store._db.execute(f'PRAGMA max_page_count = {pages}')   # the disk is full from here
+        with pytest.raises(sqlite3.OperationalError, match='full'):
+            store.add_keyframe(views[1])
+        memory = GeometryMemory()
+        memory.insert(views[1].rgb, views[1].depth, views[1].camera, views[1].camera_to_world)
+        with pytest.raises(sqlite3.OperationalError, match='full'):
+            store.save_memory(memory)
+        assert store.keyframe_ids() == [0] and store.check() == []
+
+
+def damage(path, statement, *parameters):
+    db = sqlite3.connect(path)
+    db.execute(statement, parameters)
+    db.commit()
+    db.close()
+
+
+def test_check_decodes_and_verifies_every_row(tmp_path, views):
+    path = tmp_path / 'map.db'
+    frame = GeneratedFrame(segment_id=0, index=0, rgb=views[3].rgb,
+                           mask=np.zeros(views[3].depth.shape, bool), camera=views[3].camera,
+                           camera_to_world=views[3].camera_to_world, reference_ids=(0,),
+                           depth=views[3].depth)
+    memory = GeometryMemory(MemoryConfig(voxel_size=0.05))
+    with MapStore(path) as store:
+        for view in views[:3]:
+            store.add_keyframe(view)
+            memory.insert_view(view)
+        store.add_generated(frame)
+        store.save_memory(memory)
+    # One flipped digit in each kind of row that carried no checksum before.
+    damage(path, "UPDATE keyframes SET pose = replace(pose, '0.', '1.') WHERE id = 0")
+    damage(path, "UPDATE keyframes SET camera = replace(camera, '\"fx\": ', '\"fx\": 9') "
+                 'WHERE id = 1')
+    damage(path, 'UPDATE keyframes SET stamp_ns = stamp_ns + 1 WHERE id = 2')
+    damage(path, "UPDATE generated SET reference_ids = '[1]'")
+    damage(path, "UPDATE meta SET value = replace(value, '0.05', '0.95') "
+                 "WHERE key = 'memory_config'")
+    with MapStore(path, read_only=True) as store:
+        problems = store.check()
+    assert problems == ['keyframe 0: checksum mismatch', 'keyframe 1: checksum mismatch',
+                        'keyframe 2: checksum mismatch', 'generated view 1: checksum mismatch',
+                        'meta memory_config: checksum mismatch'], problems
+
+
+def test_a_format_1_map_is_checked_by_its_rules_and_upgraded_for_writing(tmp_path, views):
+    import zlib
+    path = tmp_path / 'old.map'
+    with MapStore(path) as store:
+        store.add_keyframe(views[0])
+    # Format 1: the checksum of a keyframe covered its image and depth only.
+    db = sqlite3.connect(path)
+    image, depth = db.execute('SELECT image, depth FROM keyframes').fetchone()
+    db.execute('UPDATE keyframes SET crc = ?', (zlib.crc32(depth, zlib.crc32(image)),))
+    db.execute("UPDATE meta SET value = '1', crc = NULL WHERE key = 'format_version'")
+    db.commit()
+    db.close()
+    with MapStore(path, read_only=True) as store:
+        assert store.format_version == 1 and store.check() == []
+    with MapStore(path) as store:
+        assert store.info()['format_version'] == 2 and store.check() == []
+    damage(path, "UPDATE keyframes SET pose = replace(pose, '0.', '1.')")
+    with MapStore(path, read_only=True) as store:
+        assert store.check() == ['keyframe 0: checksum mismatch']
+
+
+@pytest.mark.parametrize('breakage, message', [
+    ('empty', 'is empty'),
+    ('DROP TABLE keyframes', 'keyframes missing'),
+    ("DELETE FROM meta WHERE key = 'format_version'", 'format_version row is missing'),
+])
+def test_reading_a_broken_map_names_the_damage_and_writes_nothing(tmp_path, breakage, message):
+    path = tmp_path / 'broken.map'
+    if breakage == 'empty':
+        path.touch()
+    else:
+        MapStore(path).close()
+        damage(path, breakage)
+    before = path.read_bytes()
+    with pytest.raises(MapFormatError, match=message):
+        MapStore(path, read_only=True)
+    assert path.read_bytes() == before
+    # At most SQLite's own reader files (an empty write-ahead log) appear beside it.
+    assert {p.name for p in tmp_path.iterdir()} <= {'broken.map', 'broken.map-wal',
+                                                     'broken.map-shm'}
+    assert not (tmp_path / 'broken.map-wal').exists() or not (tmp_path /
+                                                              'broken.map-wal').stat().st_size

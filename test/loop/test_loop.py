@@ -142,7 +142,7 @@ def test_generation_camera_keeps_the_aspect_on_the_model_grid():
 def test_checkpoint_round_trip_generates_the_same_views(tmp_path):
     save_checkpoint(untrained_pipeline(seed=3), tmp_path / 'checkpoint', working_width=128)
     assert {path.name for path in (tmp_path / 'checkpoint').iterdir()} == {
-        'transformer', 'vae', 'scheduler', 'anyrecon.json'}
+        'model_index.json', 'transformer', 'vae', 'scheduler', 'anyrecon.json'}
     assert list((tmp_path / 'checkpoint').rglob('*.safetensors'))
     rng = np.random.default_rng(0)
     capture = rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)

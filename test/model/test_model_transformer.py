@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anyrecon_ros.model import attention
+from anyrecon_ros.model.models import attention
 from anyrecon_ros.model.models.attention import (
     block_mask, context_window_attention, ContextWindowAttnProcessor)
 from anyrecon_ros.model.models.transformer import AnyReconTransformer, pack_conditioning

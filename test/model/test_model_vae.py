@@ -5,6 +5,7 @@
 import math
 
 from diffusers import AutoencoderKLWan
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,9 @@ from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
 from anyrecon_ros.model.models.vae import FrameCausalConv3d
 from anyrecon_ros.model.models.vae import FrameVAE
+from anyrecon_ros.model.models.vae import from_unit_range
 from anyrecon_ros.model.models.vae import mask_to_latent
+from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.models.vae import use_frame_convolutions
 
 SIZE = 32
@@ -184,3 +187,13 @@ def test_batched_encoding_and_decoding_equal_one_batch():
                               decode_frames(vae, latents), atol=1e-6)
     with pytest.raises(ValueError, match='batch_frames'):
         encode_frames(vae, images, batch_frames=0)
+
+
+def test_uint8_images_convert_to_the_unit_range_and_back():
+    images = np.random.default_rng(0).integers(0, 256, (2, 8, 16, 3), dtype=np.uint8)
+    unit = to_unit_range(images[:, :, ::-1])   # views with negative strides work too
+    assert unit.shape == (2, 3, 8, 16) and unit.dtype == torch.float32
+    assert unit.min() >= -1 and unit.max() <= 1
+    assert np.array_equal(from_unit_range(unit), images[:, :, ::-1])
+    # Out of range values are clamped.
+    assert from_unit_range(torch.full((1, 3, 1, 1), 1.5)).tolist() == [[[[255, 255, 255]]]]

@@ -10,15 +10,15 @@ import torch
 
 from anyrecon_ros.model.pipelines.generator import load_checkpoint
 from anyrecon_ros.model.pipelines.generator import untrained_pipeline
+from anyrecon_ros.model.training.data import conditioning_indices
+from anyrecon_ros.model.training.data import DataConfig
+from anyrecon_ros.model.training.data import encode_sample
+from anyrecon_ros.model.training.data import random_walk
+from anyrecon_ros.model.training.data import SampleMaker
 from anyrecon_ros.model.training.distillation import DistillConfig
 from anyrecon_ros.model.training.distillation import Distiller
 from anyrecon_ros.model.training.distillation import student_sigmas
-from anyrecon_ros.model.training.flow_matching import conditioning_indices
-from anyrecon_ros.model.training.flow_matching import DataConfig
-from anyrecon_ros.model.training.flow_matching import encode_sample
 from anyrecon_ros.model.training.flow_matching import flow_matching_loss
-from anyrecon_ros.model.training.flow_matching import random_walk
-from anyrecon_ros.model.training.flow_matching import SampleMaker
 from anyrecon_ros.model.training.flow_matching import TrainConfig
 from anyrecon_ros.model.training.flow_matching import Trainer
 

@@ -132,13 +132,13 @@ def test_memory_node_counts_every_bad_keyframe_and_keeps_fusing(ros):
         valid = source.make()
         publisher.publish(valid)
         # One reliable publisher: the valid keyframe comes after every bad one.
-        assert ros.spin_until(lambda: valid.id in node.bank, timeout=20), \
+        assert ros.spin_until(lambda: valid.id in node.session.bank, timeout=20), \
             f'the node stopped fusing after {breaks}'
         assert dict(node.drops.items()) == expected
 
     barrage()
     # A keyframe with an id already fused is refused too.
-    fused = min(view.view_id for view in node.bank.views())
+    fused = min(view.view_id for view in node.session.bank.views())
     publisher.publish(corrupted(source.make(), id=fused))
     assert ros.spin_until(lambda: node.drops['duplicate_id'] == 1, timeout=20)
 
@@ -199,12 +199,12 @@ def test_memory_node_survives_random_camera_streams(ros):
         BAD_MESSAGES_SENT.extend(topic for topic, _ in parts)
         valid = source.make()
         keyframes.publish(valid)
-        assert ros.spin_until(lambda: valid.id in node.bank, timeout=20), \
+        assert ros.spin_until(lambda: valid.id in node.session.bank, timeout=20), \
             f'the node stopped fusing after {parts}'
 
     barrage()
     # Nothing random became a keyframe: every fused keyframe is one of ours.
-    assert {view.view_id for view in node.bank.views()} <= set(range(next(source.ids)))
+    assert {view.view_id for view in node.session.bank.views()} <= set(range(next(source.ids)))
     # The pairing queue stayed bounded, and what the stream got wrong was counted.
     assert len(list(node.pairer.waiting())) <= 5
     print('camera stream drops:', dict(node.drops.items()))
@@ -285,7 +285,7 @@ def test_generated_views_naming_unknown_keyframes_are_counted(ros):
                           and views.get_subscription_count(), timeout=30)
     keyframe = source.make()
     keyframes.publish(keyframe)
-    assert ros.spin_until(lambda: keyframe.id in node.bank, timeout=20)
+    assert ros.spin_until(lambda: keyframe.id in node.session.bank, timeout=20)
     view = source.scene.capture_view(CAMERA, source.poses[1], 0)
 
     @HYPOTHESIS
@@ -301,12 +301,12 @@ def test_generated_views_naming_unknown_keyframes_are_counted(ros):
                               timeout=20)
 
     barrage()
-    assert node.generated_views_fused == 0
+    assert node.session.generated_views_fused == 0
     # A view of known keyframes is still fused.
     msg = generated_frame_to_msg(_generated(view), 'map')
     msg.reference_keyframe_ids = [keyframe.id]
     views.publish(msg)
-    assert ros.spin_until(lambda: node.generated_views_fused == 1, timeout=20)
+    assert ros.spin_until(lambda: node.session.generated_views_fused == 1, timeout=20)
     print(f'bad-input tests sent {len(BAD_MESSAGES_SENT)} bad messages so far')
 
 

@@ -76,7 +76,7 @@ class MemoryNodeProcess:
                                   self.node)
         self.statuses = ros.collect(MemoryStatus, f'{NODE}/status', status_qos(), self.node)
         self.clients = {name: self.node.create_client(Trigger, f'{NODE}/{name}')
-                        for name in ('save_map', 'load_map')}
+                        for name in ('save_map', 'load_map', 'reset')}
         self.process = None
         self.started_ns = 0
         self.call_seconds = 0.0   # how long the last service call took to answer
@@ -151,6 +151,13 @@ class MemoryNodeProcess:
             client.remove_pending_request(future)
         raise AssertionError(f'{NODE}/{name} never answered')
 
+    def interrupt(self):
+        """Stop the node as Ctrl-C does (it saves on the way out); return what it printed."""
+        self.process.send_signal(signal.SIGINT)
+        output = self.process.communicate(timeout=60)[0]
+        assert self.process.returncode in (0, -signal.SIGINT), output
+        return output
+
     def kill(self):
         """SIGKILL the node, then free the shared memory its DDS participant leaves behind."""
         segments = _shm_segments(self.process.pid)
@@ -197,15 +204,16 @@ def _remove_dead_segments(names):
 
 def anyrecon_map(command, path):
     """Run ``anyrecon map COMMAND PATH`` as its own process; return it finished."""
-    return subprocess.run([sys.executable, '-m', 'anyrecon_ros.cli.main', 'map', command, str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, '-m', 'anyrecon_ros.cli.main', 'map', command, str(path)],
+        capture_output=True, text=True, timeout=120)
 
 
 def assert_intact(path, keyframes):
     """Check the map with the CLI; return its keyframe ids after checking every row's content."""
     check = anyrecon_map('check', path)
     assert check.returncode == 0 and 'intact' in check.stdout, check.stdout + check.stderr
-    with MapStore(path, create=False) as store:
+    with MapStore(path, read_only=True) as store:
         ids = store.keyframe_ids()
         for view_id in ids:
             assert view_id in keyframes, f'keyframe {view_id} in the map was never sent'
@@ -323,7 +331,7 @@ def test_kills_during_save_leave_the_old_or_the_new_memory(ros, tmp_path, views)
     response = node.call('save_map')
     assert response.success, response.message
     save_seconds = [node.call_seconds]
-    with MapStore(path, create=False) as store:
+    with MapStore(path, read_only=True) as store:
         on_file = store.load_memory()
     # The test fuses exactly as the node does, so it knows both candidates of each save.
     assert same_memory(on_file, fused(None, first, SAVE_VOXEL))
@@ -333,7 +341,7 @@ def test_kills_during_save_leave_the_old_or_the_new_memory(ros, tmp_path, views)
             node.start()
             # Loading fuses the keyframes stored after the saved memory (the batch
             # of a save the kill cut short) from their stored depth.
-            with MapStore(path, create=False) as store:
+            with MapStore(path, read_only=True) as store:
                 late, _ = store.views_after_memory()
             loaded = fused(on_file, late, SAVE_VOXEL)
             response = node.call('load_map')
@@ -342,7 +350,7 @@ def test_kills_during_save_leave_the_old_or_the_new_memory(ros, tmp_path, views)
             # Saving what was loaded writes it; it also proves save_map is reached.
             assert node.call('save_map').success
             save_seconds.append(node.call_seconds)
-            with MapStore(path, create=False) as store:
+            with MapStore(path, read_only=True) as store:
                 on_file = store.load_memory()
             assert same_memory(on_file, loaded)
         batch = ingest(batches[kill + 1])
@@ -366,7 +374,7 @@ def test_kills_during_save_leave_the_old_or_the_new_memory(ros, tmp_path, views)
         # Every stored array has one row per point: no array of another save.
         shapes = stored_array_shapes(path)
         assert len({shape[0] for shape in shapes.values() if shape}) == 1, shapes
-        with MapStore(path, create=False) as store:
+        with MapStore(path, read_only=True) as store:
             on_file = store.load_memory()
         if same_memory(on_file, new):
             outcomes['new'].append(round(delay, 3))
@@ -377,3 +385,33 @@ def test_kills_during_save_leave_the_old_or_the_new_memory(ros, tmp_path, views)
     print(f'\nsave: {SAVE_KILLS} kills survived; killed after (s) {outcomes["old"]}: before '
           f'the save committed, {outcomes["new"]}: after; a save of {len(on_file)} points '
           f'takes {max(save_seconds):.3f} s')
+
+
+def stored_points(path):
+    with MapStore(path, read_only=True) as store:
+        return store.info()['memory_points']
+
+
+def test_a_restarted_node_resumes_its_map_and_never_wipes_it(ros, tmp_path, views):
+    path = tmp_path / 'restart.map'
+    node = MemoryNodeProcess(ros, path, INGEST_VOXEL)
+    node.start()
+    for index, view in enumerate(views[:4]):
+        node.send_until_echoed(node.message(view, index))
+    node.interrupt()
+    points = stored_points(path)
+    assert points > 0
+    # Restarted without ~/load_map: it resumes the map, and stopping keeps it.
+    node.start()
+    assert ros.spin_until(lambda: node.keyframe_count_is(4), timeout=20)
+    assert node.status().captured_points == points
+    node.interrupt()
+    assert stored_points(path) == points
+    # A reset empties the node, not the file: the exit-time save is refused.
+    node.start()
+    response = node.call('reset')
+    assert response.success and 'keeps its saved map' in response.message, response.message
+    assert ros.spin_until(lambda: node.keyframe_count_is(0), timeout=20)
+    assert 'not saved' in node.interrupt()
+    assert stored_points(path) == points
+    assert assert_intact(path, node.sent) == [0, 1, 2, 3]

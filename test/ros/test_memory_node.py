@@ -251,11 +251,11 @@ def test_camera_stream_selects_keyframes_and_grows_the_memory(ros, scene):
     rig.publish_pose(start, 10**9)
     assert ros.spin_until(lambda: memory_node.drops['unknown_frame'] == 1)
 
-    keyframes = len(memory_node.bank)
+    keyframes = len(memory_node.session.bank)
     assert keyframes == 1 + len(walking) < len(still + walking)
     assert points[4] == points[0] > 0 and points[-1] > points[5] > points[4]
     # Selected keyframes keep their measured depth (16UC1 mm, read back in metres).
-    first = memory_node.bank[0]
+    first = memory_node.session.bank[0]
     truth = scene.render(SMALL_CAMERA, still[0])[1]
     assert np.allclose(first.depth, truth, atol=6e-4, equal_nan=True)
     assert ros.spin_until(lambda: statuses and statuses[-1].keyframe_count == keyframes and (
@@ -282,11 +282,11 @@ def test_odometry_and_stereo_depth_without_a_depth_camera(ros):
         rig.publish_frame(view, stamp_ns, depth=False)
         rig.publish_pose(pose, stamp_ns + 5_000_000)
         assert ros.spin_until(lambda: memory_node.frames_paired == index + 1, timeout=20)
-    assert len(memory_node.bank) == len(poses)
+    assert len(memory_node.session.bank) == len(poses)
     # The first keyframe had nothing to match yet; the others got stereo depth.
     assert memory_node.drops['no_stereo_sources'] == 1
-    assert memory_node.bank[0].depth is None
-    assert all(memory_node.bank[i].depth is not None for i in range(1, len(poses)))
+    assert memory_node.session.bank[0].depth is None
+    assert all(memory_node.session.bank[i].depth is not None for i in range(1, len(poses)))
     stereo = memory_node.memory
     assert stereo.count(CAPTURED) > 1000
     # Stereo points lie on the true surfaces.
@@ -299,7 +299,7 @@ def test_odometry_and_stereo_depth_without_a_depth_camera(ros):
     # The estimated depth goes out with the keyframes, for a generator elsewhere.
     assert ros.spin_until(lambda: len(echoed) == len(poses))
     assert not echoed[0].has_depth and all(msg.has_depth for msg in echoed[1:])
-    assert np.array_equal(keyframe_to_view(echoed[2]).depth, memory_node.bank[2].depth,
+    assert np.array_equal(keyframe_to_view(echoed[2]).depth, memory_node.session.bank[2].depth,
                           equal_nan=True)
 
 
@@ -319,7 +319,7 @@ def test_frames_without_a_matching_pose_are_dropped(ros, scene):
     # A pose long after them decides the rest: none is within slop.
     rig.publish_pose(view.camera_to_world, 2 * 10**9)
     assert ros.spin_until(lambda: memory_node.drops['no_pose'] == 3)
-    assert memory_node.frames_paired == 0 and len(memory_node.bank) == 0
+    assert memory_node.frames_paired == 0 and len(memory_node.session.bank) == 0
     assert ros.spin_until(lambda: statuses and drops_of(statuses[-1]) == {
         'queue_full': 2, 'no_pose': 3})
 
@@ -336,7 +336,7 @@ def test_generated_views_fuse_with_less_weight_and_captured_points_win(ros, scen
     poses = scene.camera_path(8)
     captured = scene.capture_view(SMALL_CAMERA, poses[0], 0)
     keyframes.publish(view_to_keyframe(captured, 'map'))
-    assert ros.spin_until(lambda: len(memory_node.bank) == 1)
+    assert ros.spin_until(lambda: len(memory_node.session.bank) == 1)
     before = memory_node.memory
     captured_positions = before.positions.copy()
     captured_colours = before.colours.copy()
@@ -355,7 +355,7 @@ def test_generated_views_fuse_with_less_weight_and_captured_points_win(ros, scen
     foreign = generated_frame_to_msg(frame, 'map')
     foreign.reference_keyframe_ids = [0, 7]
     generated.publish(foreign)
-    assert ros.spin_until(lambda: len(memory_node.generated) == 2 and
+    assert ros.spin_until(lambda: len(memory_node.session.generated) == 2 and
                           memory_node.drops['unknown_frame'] == 1 and
                           memory_node.drops['unknown_reference'] == 1)
     memory = memory_node.memory
@@ -375,7 +375,7 @@ def test_generated_views_fuse_with_less_weight_and_captured_points_win(ros, scen
     # A captured keyframe where only generated points were replaces them.
     generated_before = memory.count(GENERATED)
     keyframes.publish(view_to_keyframe(scene.capture_view(SMALL_CAMERA, poses[1], 1), 'map'))
-    assert ros.spin_until(lambda: len(memory_node.bank) == 2)
+    assert ros.spin_until(lambda: len(memory_node.session.bank) == 2)
     assert memory_node.memory.count(GENERATED) < generated_before
 
 
@@ -391,18 +391,18 @@ def test_map_round_trip_through_the_services(ros, scene, tmp_path):
              for index, pose in enumerate(scene.camera_path(4))]
     for view in views[:3]:
         keyframes.publish(view_to_keyframe(view, 'map'))
-    assert ros.spin_until(lambda: len(memory_node.bank) == 3)
+    assert ros.spin_until(lambda: len(memory_node.session.bank) == 3)
     response = call(ros, clients['save_map'])
     assert response.success, response.message
     saved = memory_node.memory.state_dict()
     # Stored but not in the saved memory, as when a crash comes before the next
     # save: loading fuses it again (from the stored, millimetre-rounded depth).
     keyframes.publish(view_to_keyframe(views[3], 'map'))
-    assert ros.spin_until(lambda: len(memory_node.bank) == len(views))
+    assert ros.spin_until(lambda: len(memory_node.session.bank) == len(views))
     live_coverage = memory_node.memory.render(views[3].camera,
                                               views[3].camera_to_world).mask.mean()
     assert call(ros, clients['reset']).success
-    assert len(memory_node.memory) == 0 and len(memory_node.bank) == 0
+    assert len(memory_node.memory) == 0 and len(memory_node.session.bank) == 0
     # Bad input after the reset: keyframe 0 again, now different. The node uses
     # it, but the map file keeps the keyframe it already holds.
     changed = view_to_keyframe(views[1], 'map')
@@ -413,8 +413,8 @@ def test_map_round_trip_through_the_services(ros, scene, tmp_path):
     response = call(ros, clients['load_map'])
     assert response.success, response.message
     assert f'{len(views)} keyframes' in response.message
-    assert sorted(view.view_id for view in memory_node.bank.views()) == [0, 1, 2, 3]
-    assert np.array_equal(memory_node.bank[0].rgb, views[0].rgb)
+    assert sorted(view.view_id for view in memory_node.session.bank.views()) == [0, 1, 2, 3]
+    assert np.array_equal(memory_node.session.bank[0].rgb, views[0].rgb)
     # The saved memory comes back exactly, followed by the late keyframe.
     loaded = memory_node.memory.state_dict()
     for name in ('positions', 'colours', 'confidence', 'origins', 'observers'):
@@ -422,7 +422,7 @@ def test_map_round_trip_through_the_services(ros, scene, tmp_path):
     assert len(loaded['positions']) > len(saved['positions'])
     coverage = memory_node.memory.render(views[3].camera, views[3].camera_to_world).mask.mean()
     assert coverage >= 0.95 * live_coverage
-    with MapStore(map_path) as store:
+    with MapStore(map_path, read_only=True) as store:
         assert store.keyframe_ids() == [0, 1, 2, 3] and not store.check()
 
 
@@ -441,7 +441,7 @@ def test_memory_is_saved_when_the_process_is_interrupted(ros, views, tmp_path):
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0 and 'saved' in output, output
-    with MapStore(map_path, create=False) as store:
+    with MapStore(map_path, read_only=True) as store:
         memory = store.load_memory()
         assert store.keyframe_ids() == [view.view_id for view in views]
     assert memory is not None, output

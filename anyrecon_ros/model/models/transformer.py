@@ -12,6 +12,10 @@ Wan2.1-I2V weights load into it); AnyRecon adds three things:
   given, so inference needs no text encoder.
 """
 
+# DiffusionPipeline.from_pretrained finds a component's loading method by
+# looking its base class (ModelMixin) up in the module model_index.json names
+# for it, which for AnyReconTransformer is this one.
+from diffusers import ModelMixin  # noqa: F401
 from diffusers import WanTransformer3DModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor

@@ -14,13 +14,16 @@ convolution: the same weights and result, about half the VAE's time on a CPU.
 
 Latents are normalised per channel with the VAE config's ``latents_mean`` /
 ``latents_std``, the convention of the Wan pipelines, so the transformer sees
-roughly unit-variance inputs.
+roughly unit-variance inputs. Images enter the VAE in [-1, 1]:
+:func:`to_unit_range` and :func:`from_unit_range` convert uint8 RGB to that
+range and back.
 """
 
 from pathlib import Path
 
 from diffusers import AutoencoderKLWan
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,6 +32,20 @@ MASK_CHANNELS = 4
 # Below this alpha a rendered pixel counts as a hole in the point-cloud render.
 VISIBLE_ALPHA = 0.01
 MASK_THRESHOLD = 0.5
+
+
+def to_unit_range(images: np.ndarray, device=None) -> torch.Tensor:
+    """Turn (N, H, W, 3) uint8 RGB into (N, 3, H, W) floats in [-1, 1] (on ``device``)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    if device is not None:
+        tensor = tensor.to(device)
+    return tensor.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def from_unit_range(images: torch.Tensor) -> np.ndarray:
+    """Turn (N, 3, H, W) floats in [-1, 1] (clamped) into (N, H, W, 3) uint8 RGB."""
+    rgb = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rgb.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _stats(vae: AutoencoderKLWan, like: torch.Tensor):

@@ -2,9 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """A ready-to-run view generator: a checkpoint folder or an untrained tiny model, on a device.
 
-A checkpoint is a folder in diffusers' layout, one sub-folder per part:
-``transformer/`` (``AnyReconTransformer``), ``vae/`` (``AutoencoderKLWan``)
-and ``scheduler/``; weights are safetensors and are only read from disk.
+A checkpoint is a diffusers pipeline folder, written by
+``AnyReconPipeline.save_pretrained`` and read by ``from_pretrained``:
+``model_index.json`` and one sub-folder per part, ``transformer/``
+(``AnyReconTransformer``), ``vae/`` (``AutoencoderKLWan``) and
+``scheduler/``, with the package's own settings beside them in
+``anyrecon.json`` (the working width). Weights are safetensors and are only
+read from disk. Folders written before ``model_index.json`` (the same parts
+without it) still load.
 The package ships a small trained default (``anyrecon_ros/checkpoints/default``,
 made by ``tools/train_default.sh``), used when no checkpoint is named.
 ``untrained`` names the tiny configuration with seeded random weights: it runs
@@ -22,6 +27,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 import numpy as np
 import torch
 
+from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.safe_weights import refuse_pickle_only_folder
 from anyrecon_ros.model.models.transformer import AnyReconTransformer
 from anyrecon_ros.model.models.vae import FrameVAE
@@ -53,12 +59,18 @@ UNTRAINED = 'untrained'
 class GeneratorSettings:
     """How views are generated."""
 
-    checkpoint: str = ''        # folder; '' = the shipped default; 'untrained' = random tiny
-    backend: str = 'auto'      # auto, torch, onnxruntime, tensorrt (see resolve_backend)
-    device: str = 'cpu'
-    steps: int = 4              # 4 = the distilled schedule; more = an N-step flow sampler
-    seed: int = 0
-    chunk_frames: int = 40
+    checkpoint: str = setting('', 'Generator checkpoint folder (transformer/, vae/, '
+                              'scheduler/); empty: the shipped default; untrained: a random '
+                              'tiny model (noise).')
+    backend: str = setting('auto', f'Denoiser backend: {", ".join(BACKENDS)} (auto: TensorRT '
+                           'on a CUDA device where installed, else the fastest on this '
+                           'machine; onnxruntime and tensorrt run the exported denoiser '
+                           'step).')
+    device: str = setting('cpu', 'Torch device: cpu, cuda, cuda:1, ...')
+    # More than 4 steps: an N-step flow sampler.
+    steps: int = setting(4, 'Denoising steps (4: the distilled schedule).', (1, 1000))
+    seed: int = setting(0, 'Seed of the generator noise.', (0, 2 ** 31 - 1))
+    chunk_frames: int = setting(40, 'Views per generator chunk.', (1, 1000))
     carry_frames: int = 2
     engine_cache: str = ''      # TensorRT engines; '' = ~/.cache/anyrecon_ros/tensorrt
 
@@ -127,18 +139,15 @@ def untrained_pipeline(seed: int = 0) -> AnyReconPipeline:
 
 
 def save_checkpoint(pipeline: AnyReconPipeline, folder, working_width: int = None) -> Path:
-    """Write the pipeline's parts into ``folder`` (safetensors); return the folder.
+    """Write the pipeline with ``save_pretrained`` (safetensors) into ``folder``; return it.
 
     ``working_width``, the image width the model was trained at, is recorded
     in ``anyrecon.json`` so the loop generates at it by default.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    pipeline.save_pretrained(folder, safe_serialization=True)
     if working_width is not None:
         (folder / CHECKPOINT_SETTINGS).write_text(json.dumps({'working_width': working_width}))
-    pipeline.transformer.save_pretrained(folder / 'transformer', safe_serialization=True)
-    pipeline.vae.save_pretrained(folder / 'vae', safe_serialization=True)
-    pipeline.scheduler.save_pretrained(folder / 'scheduler')
     return folder
 
 
@@ -146,7 +155,8 @@ def load_checkpoint(folder) -> AnyReconPipeline:
     """Load a checkpoint folder written by :func:`save_checkpoint`; never from the hub.
 
     Weights are read from safetensors only; a part holding only pickles
-    (``.bin``, ``.pt``, ...) is refused with ValueError saying why.
+    (``.bin``, ``.pt``, ...) is refused with ValueError saying why. A folder
+    without ``model_index.json`` (the layout before it) loads part by part.
     """
     folder = Path(folder)
     missing = [part for part in CHECKPOINT_PARTS if not (folder / part / _config_name(part))
@@ -158,12 +168,19 @@ def load_checkpoint(folder) -> AnyReconPipeline:
             + ' (expected transformer/, vae/ and scheduler/ as save_checkpoint writes them)')
     for part in ('transformer', 'vae'):
         refuse_pickle_only_folder(folder / part)
-    local = {'local_files_only': True}
-    transformer = AnyReconTransformer.from_pretrained(folder / 'transformer', use_safetensors=True,
-                                                      **local)
-    vae = AutoencoderKLWan.from_pretrained(folder / 'vae', use_safetensors=True, **local)
-    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / 'scheduler', **local)
-    return AnyReconPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=scheduler)
+    if (folder / AnyReconPipeline.config_name).is_file():
+        pipeline = AnyReconPipeline.from_pretrained(folder)
+    else:
+        local = {'local_files_only': True}
+        pipeline = AnyReconPipeline(
+            transformer=AnyReconTransformer.from_pretrained(
+                folder / 'transformer', use_safetensors=True, **local),
+            vae=AutoencoderKLWan.from_pretrained(folder / 'vae', use_safetensors=True, **local),
+            scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(folder / 'scheduler',
+                                                                      **local))
+    pipeline.transformer.eval()
+    pipeline.vae.eval()
+    return pipeline
 
 
 def _onnx_providers(device: str) -> list:

@@ -10,16 +10,21 @@ through the renders, as in the official model.
 """
 
 from dataclasses import dataclass
+import json
+from pathlib import Path
 
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
+from diffusers.utils import logging as diffusers_logging
 import numpy as np
 import torch
 
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
+from anyrecon_ros.model.models.vae import from_unit_range
 from anyrecon_ros.model.models.vae import mask_to_latent
+from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.pipelines.scheduling import set_steps
 
 # Latents are 1/8 of the image and the transformer patches 2x2 latent pixels.
@@ -42,6 +47,32 @@ class AnyReconPipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
 
+    @classmethod
+    def from_pretrained(cls, folder, **kwargs) -> 'AnyReconPipeline':
+        """Load a folder written by ``save_pretrained``: local files and safetensors only.
+
+        ``model_index.json`` may name classes of diffusers and of this
+        package only; other libraries are refused with ValueError. No hub
+        access: ``folder`` must be a folder on disk.
+        """
+        index = Path(folder) / cls.config_name   # model_index.json
+        if not index.is_file():
+            raise FileNotFoundError(f'{index} does not exist (pipelines load from local folders)')
+        for name, entry in json.loads(index.read_text()).items():
+            library = entry[0] if isinstance(entry, list) and entry else None
+            if library and library != 'diffusers' and not library.startswith('anyrecon_ros.'):
+                raise ValueError(f'{index}: {name} is a {library} class; only diffusers and '
+                                 'anyrecon_ros classes are loaded')
+        kwargs.update(local_files_only=True, use_safetensors=True)
+        # Three small parts: no "Loading pipeline components" bar in node logs.
+        bar = diffusers_logging.is_progress_bar_enabled()
+        diffusers_logging.disable_progress_bar()
+        try:
+            return super().from_pretrained(folder, **kwargs)
+        finally:
+            if bar:
+                diffusers_logging.enable_progress_bar()
+
     @torch.no_grad()
     def __call__(self, capture_images, renders, masks, num_inference_steps: int = 4,
                  chunk_frames: int = 40, carry_frames: int = 2, generator=None,
@@ -57,12 +88,12 @@ class AnyReconPipeline(DiffusionPipeline):
         if chunk_frames < 1 or carry_frames < 0:
             raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
         device = self._execution_device
-        capture_latents = encode_frames(self.vae, _to_unit_range(capture, device),
+        capture_latents = encode_frames(self.vae, to_unit_range(capture, device),
                                         vae_batch_frames)
         starts = list(range(0, len(renders), chunk_frames))
         carried, outputs = None, []
         for chunk, start in enumerate(starts):
-            chunk_renders = _to_unit_range(renders[start:start + chunk_frames], device)
+            chunk_renders = to_unit_range(renders[start:start + chunk_frames], device)
             chunk_masks = torch.from_numpy(masks[start:start + chunk_frames]).to(device)
             fixed = capture_latents if carried is None else torch.cat([capture_latents, carried])
             render_latents = encode_frames(self.vae, chunk_renders, vae_batch_frames)
@@ -72,9 +103,7 @@ class AnyReconPipeline(DiffusionPipeline):
                                         chunk, len(starts), s, n))
             carried = latents[-carry_frames:] if carry_frames else None
             outputs.append(decode_frames(self.vae, latents, vae_batch_frames))
-        images = torch.cat(outputs).clamp(-1, 1)
-        rgb = ((images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return AnyReconPipelineOutput(images=rgb)
+        return AnyReconPipelineOutput(images=from_unit_range(torch.cat(outputs)))
 
     def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator, progress):
         """Denoise one chunk; return the clean latents of its render frames (T, 16, h, w)."""
@@ -113,9 +142,3 @@ def _validated(capture_images, renders, masks):
     if capture.dtype != np.uint8 or renders.dtype != np.uint8:
         raise ValueError('capture_images and renders must be uint8 RGB')
     return capture, renders, masks
-
-
-def _to_unit_range(images: np.ndarray, device) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return tensor.permute(0, 3, 1, 2).float() / 127.5 - 1.0

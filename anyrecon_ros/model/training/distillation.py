@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.pipelines.scheduling import DISTILLED_SIGMAS
 from anyrecon_ros.model.pipelines.scheduling import SHIFT
-from anyrecon_ros.model.training.flow_matching import DataConfig
-from anyrecon_ros.model.training.flow_matching import encode_sample
-from anyrecon_ros.model.training.flow_matching import EncodedSample
+from anyrecon_ros.model.training.data import DataConfig
+from anyrecon_ros.model.training.data import encode_sample
+from anyrecon_ros.model.training.data import EncodedSample
+from anyrecon_ros.model.training.data import SampleMaker
 from anyrecon_ros.model.training.flow_matching import flow_matching_loss
-from anyrecon_ros.model.training.flow_matching import SampleMaker
 from anyrecon_ros.model.training.flow_matching import shifted_sigma
 
 

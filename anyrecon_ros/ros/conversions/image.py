@@ -6,6 +6,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from anyrecon_ros.core.camera import MAX_IMAGE_PIXELS
 from anyrecon_ros.ros.conversions._common import ConversionError, to_message_bytes
 
 # Encoding name (sensor_msgs/image_encodings.hpp) -> (element type, channels).
@@ -25,9 +26,6 @@ _RGB_CHANNELS = {'rgb8': [0, 1, 2], 'bgr8': [2, 1, 0], 'rgba8': [0, 1, 2], 'bgra
                  'mono8': [0, 0, 0]}
 
 _MILLIMETRE_DEPTH_ENCODINGS = ('16UC1', 'mono16')
-# Larger images are refused: one would hold hundreds of MB in every queue and
-# keyframe. 4096 x 4096 leaves room for any 4K camera.
-MAX_IMAGE_PIXELS = 4096 * 4096
 # 16-bit depth cameras write 0 for "no return" and the maximum for "out of range".
 _INVALID_MILLIMETRES = (0, np.iinfo(np.uint16).max)
 

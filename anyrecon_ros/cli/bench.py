@@ -1,0 +1,34 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``anyrecon bench``: speed figures side by side with references (``bench.run.run_bench``)."""
+
+from pathlib import Path
+
+from anyrecon_ros.bench.run import BenchSettings
+from anyrecon_ros.bench.run import DEFAULT_SECTIONS
+from anyrecon_ros.bench.run import SECTIONS
+
+
+def add_parser(commands) -> None:
+    """Register ``anyrecon bench`` with the subcommands' ``add_subparsers`` object."""
+    bench = commands.add_parser('bench', help='measure speed, side by side with references')
+    bench.add_argument('--quick', action='store_true', help='fewer repeats')
+    bench.add_argument('--out', default='bench', help='folder for bench.json and bench.md')
+    bench.add_argument('--sections', nargs='+', choices=list(SECTIONS),
+                       help='run only these sections (default: all but soak)')
+    bench.add_argument('--soak', action='store_true',
+                       help='also stream 640x480 RGB-D at 30 Hz into memory_node for ten '
+                            'minutes (drops, point cap, resident-set plateau)')
+    bench.set_defaults(run=run)
+
+
+def run(args) -> int:
+    """Run ``anyrecon bench``; print bench.md."""
+    from anyrecon_ros.bench.run import run_bench
+    sections = list(args.sections or DEFAULT_SECTIONS)
+    if args.soak and 'soak' not in sections:
+        sections.append('soak')
+    results = run_bench(BenchSettings(out=Path(args.out), quick=args.quick,
+                                      sections=tuple(sections)))
+    print((Path(args.out) / 'bench.md').read_text())
+    return 0 if results else 1

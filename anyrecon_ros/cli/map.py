@@ -1,0 +1,88 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``anyrecon map info|check|export``: inspect, verify and export a map file."""
+
+from dataclasses import dataclass
+import sys
+from typing import Optional
+
+
+@dataclass
+class MapExport:
+    """What ``export_map`` writes from a map file."""
+
+    path: str                         # map file (SQLite)
+    ply: Optional[str] = None         # write the memory as a PLY point cloud here
+    transforms: Optional[str] = None  # write a nerfstudio transforms.json folder here
+
+
+def add_parser(commands) -> None:
+    """Register ``anyrecon map`` and its subcommands with ``add_subparsers``'s object."""
+    maps = commands.add_parser('map', help='inspect, verify and export a map file')
+    map_commands = maps.add_subparsers(dest='map_command', required=True)
+    info = map_commands.add_parser('info', help='print what a map holds')
+    info.add_argument('map', help='map file (SQLite)')
+    info.set_defaults(run=lambda args: map_info(args.map))
+    check = map_commands.add_parser('check', help='verify a map; exit 1 if it is damaged')
+    check.add_argument('map', help='map file (SQLite)')
+    check.set_defaults(run=lambda args: check_map(args.map))
+    export = map_commands.add_parser('export', help='export the memory and the views')
+    export.add_argument('map', help='map file (SQLite)')
+    export.add_argument('--ply', help='write the memory as a PLY point cloud here')
+    export.add_argument('--transforms', metavar='DIR',
+                        help='write a nerfstudio transforms.json folder (keyframes and '
+                             'generated views) here, for training a Gaussian splat')
+    export.set_defaults(run=run_export)
+
+
+def run_export(args) -> int:
+    """Run ``anyrecon map export``: at least one of --ply and --transforms."""
+    if not (args.ply or args.transforms):
+        print('anyrecon map export: name --ply and/or --transforms', file=sys.stderr)
+        return 2
+    return export_map(MapExport(path=args.map, ply=args.ply, transforms=args.transforms))
+
+
+def _open_map(path):
+    from anyrecon_ros.core.map_store import MapStore
+    return MapStore(path, read_only=True)
+
+
+def map_info(path: str) -> int:
+    """Print what the map file at ``path`` holds."""
+    with _open_map(path) as store:
+        for key, value in store.info().items():
+            print(f'{key}: {value}')
+    return 0
+
+
+def check_map(path: str) -> int:
+    """Verify the map file at ``path``: print its problems; return 1 if it has any."""
+    with _open_map(path) as store:
+        problems = store.check()
+    for problem in problems:
+        print(f'{path}: {problem}', file=sys.stderr)
+    print(f'{path}: {"intact" if not problems else f"{len(problems)} problem(s)"}')
+    return 0 if not problems else 1
+
+
+def export_map(export: MapExport) -> int:
+    """Write the memory (PLY) and/or the views (transforms.json) of a map file."""
+    with _open_map(export.path) as store:
+        if export.ply:
+            memory = store.load_memory()
+            if memory is None:
+                print(f'{export.path} holds no memory to export', file=sys.stderr)
+                return 1
+            memory.export_ply(export.ply)
+            print(f'wrote {len(memory)} points to {export.ply}')
+        if export.transforms:
+            from anyrecon_ros.core.scene_io import write_transforms_json
+            keyframes, generated = list(store.keyframes()), list(store.generated())
+            if not keyframes:
+                print(f'{export.path} holds no keyframes to export', file=sys.stderr)
+                return 1
+            write_transforms_json(export.transforms, keyframes[0].camera, keyframes, generated)
+            print(f'wrote {len(keyframes)} keyframes and {len(generated)} generated views '
+                  f'to {export.transforms}')
+    return 0
