@@ -12,6 +12,7 @@ run, so ``anyrecon map info`` does not load torch or rclpy.
 import argparse
 import importlib
 from pathlib import Path
+import sqlite3
 import sys
 
 from anyrecon_ros import __version__
@@ -65,6 +66,10 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as error:
         # Bad input (a missing or foreign file, a damaged map): one clear line, no traceback.
         print(f'anyrecon: {error}', file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as error:
+        # A map damaged below what the store checks (SQLite's own pages).
+        print(f'anyrecon: the map file is damaged: {error}', file=sys.stderr)
         return 1
 
 

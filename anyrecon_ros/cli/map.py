@@ -67,22 +67,18 @@ def check_map(path: str) -> int:
 
 
 def export_map(export: MapExport) -> int:
-    """Write the memory (PLY) and/or the views (transforms.json) of a map file."""
+    """Write the memory (PLY) and/or the views (transforms.json) of a map file.
+
+    ValueError (one line from ``main``) when the map holds nothing to export.
+    """
+    from anyrecon_ros.loop.map_export import export_ply
+    from anyrecon_ros.loop.map_export import export_transforms
     with _open_map(export.path) as store:
         if export.ply:
-            memory = store.load_memory()
-            if memory is None:
-                print(f'{export.path} holds no memory to export', file=sys.stderr)
-                return 1
-            memory.export_ply(export.ply)
+            memory = export_ply(store, export.ply)
             print(f'wrote {len(memory)} points to {export.ply}')
         if export.transforms:
-            from anyrecon_ros.core.scene_io import write_transforms_json
-            keyframes, generated = list(store.keyframes()), list(store.generated())
-            if not keyframes:
-                print(f'{export.path} holds no keyframes to export', file=sys.stderr)
-                return 1
-            write_transforms_json(export.transforms, keyframes[0].camera, keyframes, generated)
-            print(f'wrote {len(keyframes)} keyframes and {len(generated)} generated views '
+            keyframes, generated = export_transforms(store, export.transforms)
+            print(f'wrote {keyframes} keyframes and {generated} generated views '
                   f'to {export.transforms}')
     return 0

@@ -13,6 +13,7 @@ import sys
 
 from anyrecon_ros.cli.options import add_generator_arguments
 from anyrecon_ros.cli.options import generator_settings
+from anyrecon_ros.core.stamp_pairing import PairingConfig
 
 
 def add_parser(commands) -> None:
@@ -30,8 +31,9 @@ def add_parser(commands) -> None:
                          help='bag: depth image (16UC1 mm or 32FC1 m); none: stereo depth')
     offline.add_argument('--pose-topic', default='/pose',
                          help='bag: geometry_msgs/PoseStamped or nav_msgs/Odometry')
-    offline.add_argument('--slop', type=float, default=0.05,
-                         help='bag: seconds between an image and its pose (default 0.05)')
+    slop = PairingConfig().slop
+    offline.add_argument('--slop', type=float, default=slop,
+                         help=f'bag: seconds between an image and its pose (default {slop})')
     offline.add_argument('--max-frames', type=int, default=0,
                          help='read at most this many frames (default: all)')
     offline.add_argument('--views', type=int, default=3,
@@ -45,8 +47,9 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     """Run ``anyrecon offline``: map the frames, plan, run the loop, write the outputs."""
     from anyrecon_ros.loop.offline import run_offline
-    settings, counts = offline_settings(args), Counter()
-    summary = run_offline(_frames(args, settings, counts), args.out, settings, counts)
+    settings, counts, drops = offline_settings(args), Counter(), Counter()
+    summary = run_offline(_frames(args, settings, counts, drops), args.out, settings, counts,
+                          input_drops=drops)
     print(f'anyrecon offline: {summary["keyframes"]} keyframes, {summary["generated_views"]} '
           f'generated views, coverage {summary["coverage_before"]:.2f} -> '
           f'{summary["coverage_after"]:.2f}; wrote {args.out}/', file=sys.stderr)
@@ -62,8 +65,8 @@ def offline_settings(args):
                            generator=generator_settings(args))
 
 
-def _frames(args, settings, counts: Counter):
-    """Return the capture views of ``--scene`` or ``--bag`` (counting a bag's topics)."""
+def _frames(args, settings, counts: Counter, drops: Counter):
+    """Return the capture views of ``--scene`` or ``--bag`` (counting a bag's topics and drops)."""
     if args.scene:
         from anyrecon_ros.loop.offline import scene_frames
         return scene_frames(args.scene, settings.max_frames)
@@ -71,4 +74,4 @@ def _frames(args, settings, counts: Counter):
     from anyrecon_ros.ros.bag import BagTopics
     topics = BagTopics(args.image_topic, args.camera_info_topic, args.depth_topic or '',
                        args.pose_topic)
-    return bag_frames(args.bag, topics, settings.slop, settings.max_frames, counts)
+    return bag_frames(args.bag, topics, settings.slop, settings.max_frames, counts, drops)

@@ -62,12 +62,15 @@ def scene_frames(path, max_frames: int = 0):
 
 
 def run_offline(frames, out, settings: OfflineSettings = OfflineSettings(),
-                topic_counts: Counter = None, show_progress: bool = True) -> dict:
+                topic_counts: Counter = None, show_progress: bool = True,
+                input_drops: Counter = None) -> dict:
     """Map ``frames`` (capture views), plan, run the loop, write the outputs; return a summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     memory, bank = GeometryMemory(settings.memory), ViewBank()
-    drops = Counter()
+    # Inputs the reader dropped (``input_drops``, filled while ``frames`` is read)
+    # and frames the mapper dropped, by reason, as the nodes count them.
+    drops = Counter() if input_drops is None else input_drops
     mapper = Mapper(memory, bank, settings.mapping,
                     on_drop=lambda reason, text: drops.update([reason]))
     for view in frames:

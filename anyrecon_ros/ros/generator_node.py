@@ -8,6 +8,11 @@ on another machine than the memory node, with DDS carrying everything. Each
 trajectory (``nav_msgs/Path``) is generated in a worker thread, so the node
 keeps taking keyframes meanwhile; a trajectory that arrives while one is
 being generated waits, and a newer one replaces it.
+
+The worker reports every failure on ``~/progress`` (stage ``failed``) and
+keeps serving; ``~/cancel`` stops the trajectory being generated after the
+current denoising step, and so does shutting the node down (SIGINT or
+SIGTERM), which waits for the worker before the process exits.
 """
 
 import sys
@@ -16,11 +21,11 @@ import threading
 from nav_msgs.msg import Path
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
 
 from anyrecon_ros.core.drop_counter import DropCounter
-from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
-from anyrecon_ros.core.view_bank import ViewBank
+from anyrecon_ros.core.map_session import MapSession
 from anyrecon_ros.loop.reconstruction import LoopConfig
 from anyrecon_ros.loop.reconstruction import ReconstructionLoop
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
@@ -34,15 +39,23 @@ from anyrecon_ros.ros.conversions import keyframe_to_view
 
 from anyrecon_ros.ros.conversions.generated_view import generated_frame_to_msg
 from anyrecon_ros.ros.conversions.path import path_to_poses
+from anyrecon_ros.ros.parameters import declare
 from anyrecon_ros.ros.parameters import declare_config
 from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import service_qos
 from anyrecon_ros.ros.qos import status_qos
 from anyrecon_ros.ros.run import run_node
 
 LOG_THROTTLE_SECONDS = 5.0
+# How long shutting down waits for the worker to stop after its current step.
+WORKER_STOP_SECONDS = 60.0
+
+
+class GenerationCancelled(Exception):
+    """Raised inside the loop's progress callback to stop a trajectory."""
 
 
 class GeneratorNode(Node):
@@ -60,24 +73,29 @@ class GeneratorNode(Node):
             self.get_logger().warning(
                 'the generator is untrained (checkpoint untrained, or no default shipped): its '
                 'views are noise; set the checkpoint parameter to a trained generator folder')
-        self.memory = GeometryMemory(memory_config)
-        self.bank = ViewBank()
+        self.max_trajectory_poses = declare(
+            self, 'max_trajectory_poses', 4000, 'Longest trajectory (poses) generated; longer '
+            'paths are dropped (bad_trajectory) rather than queued for hours.', (1, 1_000_000))
         self.drops = DropCounter()
+        # The node's own copy of the memory and keyframes (no map file): the
+        # memory node's keyframes, fused exactly as it fused them.
+        self.session = MapSession(memory_config, on_drop=self.drop)
         self.trajectories_done = 0
         self.generated_count = 0
-        # The views of the latest trajectory, for an in-process caller (the demo).
         self._lock = threading.Lock()
         self._pending_keyframes = []
         self._pending_trajectory = None
         self._waiting_reported = False
         self._wake = threading.Event()
         self._stopping = False
+        self._cancel = threading.Event()
         self.generated_pub = self.create_publisher(GeneratedView, '~/generated', keyframe_qos())
         self.image_pub = self.create_publisher(Image, '~/generated_image', keyframe_qos())
         self.progress_pub = self.create_publisher(GenerationProgress, '~/progress', status_qos())
         self.create_subscription(Keyframe, 'keyframes', self.on_keyframe,
                                  keyframe_history_qos())
         self.create_subscription(Path, 'trajectory', self.on_trajectory, latched_qos())
+        self.create_service(Trigger, '~/cancel', self.on_cancel, qos_profile=service_qos())
         self._worker = threading.Thread(target=self._work, name='generator', daemon=True)
         self._worker.start()
         chosen = ', chosen by auto' if settings.backend == 'auto' else ''
@@ -107,11 +125,25 @@ class GeneratorNode(Node):
         if not len(poses):
             self.drop('empty_trajectory', 'dropped an empty trajectory')
             return
+        if len(poses) > self.max_trajectory_poses:
+            self.drop('bad_trajectory', f'dropped a trajectory of {len(poses)} poses: more than '
+                      f'max_trajectory_poses ({self.max_trajectory_poses})')
+            return
         with self._lock:
             if self._pending_trajectory is not None:
                 self.drop('superseded_trajectory', 'a newer trajectory replaced a waiting one')
             self._pending_trajectory = poses
         self._wake.set()
+
+    def on_cancel(self, request, response):
+        """Stop the trajectory being generated (after the current step) and one waiting."""
+        with self._lock:
+            waiting, self._pending_trajectory = self._pending_trajectory, None
+        self._cancel.set()
+        response.success = True
+        dropped = ' (and a waiting trajectory dropped)' if waiting is not None else ''
+        response.message = f'cancelled{dropped}'
+        return response
 
     def drop(self, reason: str, text: str) -> None:
         """Count a dropped input and log it, throttled per reason."""
@@ -124,17 +156,25 @@ class GeneratorNode(Node):
         while not self._stopping:
             self._wake.wait()
             self._wake.clear()
-            self._add_pending_keyframes()
-            with self._lock:
-                # A path that arrives before any keyframe (the planner's latched
-                # one, or keyframes still in flight from the memory node) waits
-                # for the first keyframe instead of being lost.
-                if not len(self.bank):
-                    self._report_waiting()
-                    continue
-                poses, self._pending_trajectory = self._pending_trajectory, None
-            if poses is not None and not self._stopping:
-                self._generate(poses)
+            try:
+                self._serve()
+            except Exception as error:  # noqa: B902  (the worker must outlive any one failure)
+                self.get_logger().error(f'generator worker: {type(error).__name__}: {error}')
+                self._publish_progress(self.trajectories_done, 'failed',
+                                       message=f'{type(error).__name__}: {error}')
+
+    def _serve(self) -> None:
+        self._add_pending_keyframes()
+        with self._lock:
+            # A path that arrives before any keyframe (the planner's latched
+            # one, or keyframes still in flight from the memory node) waits
+            # for the first keyframe instead of being lost.
+            if not len(self.session.bank):
+                self._report_waiting()
+                return
+            poses, self._pending_trajectory = self._pending_trajectory, None
+        if poses is not None and not self._stopping:
+            self._generate(poses)
 
     def _report_waiting(self) -> None:
         if self._pending_trajectory is None or self._waiting_reported:
@@ -148,26 +188,29 @@ class GeneratorNode(Node):
         with self._lock:
             views, self._pending_keyframes = self._pending_keyframes, []
         for view in views:
-            if view.view_id in self.bank:
-                self.drop('duplicate_id', f'keyframe id {view.view_id} was already received')
-                continue
-            self.bank.add(view)
-            self.memory.insert_view(view)
+            self.session.add_keyframe(view)
 
     def _generate(self, poses) -> None:
         trajectory_id = self.trajectories_done + 1
-        camera = self.bank.views()[-1].camera
-        loop = ReconstructionLoop(self.memory, self.bank, self.generator, self.loop_config)
+        self.trajectories_done = trajectory_id
+        camera = self.session.bank.views()[-1].camera
+        loop = ReconstructionLoop(self.session.memory, self.session.bank, self.generator,
+                                  self.loop_config)
         self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
+        self._cancel.clear()
+
+        def progress(update):
+            if self._cancel.is_set() or self._stopping:
+                raise GenerationCancelled()
+            self._publish_progress(trajectory_id, update.stage, update)
         try:
-            loop.run(camera, poses,
-                     progress=lambda update: self._publish_progress(trajectory_id, update.stage,
-                                                                    update),
-                     on_frame=self._publish_frame)
+            loop.run(camera, poses, progress=progress, on_frame=self._publish_frame)
+        except GenerationCancelled:
+            self.get_logger().info(f'trajectory {trajectory_id} cancelled')
+            self._publish_progress(trajectory_id, 'failed', message='cancelled')
         except (ValueError, RuntimeError) as error:
             self.get_logger().error(f'trajectory {trajectory_id} failed: {error}')
             self._publish_progress(trajectory_id, 'failed', message=str(error))
-        self.trajectories_done = trajectory_id
 
     def _publish_frame(self, frame) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -191,9 +234,15 @@ class GeneratorNode(Node):
         self.progress_pub.publish(msg)
 
     def destroy_node(self):
-        """Stop the worker (after its current segment's frame) and destroy the node."""
+        """Stop the worker after its current step, wait for it, and destroy the node.
+
+        Waiting matters: a process that exits while the worker is inside
+        torch aborts ("terminate called without an active exception").
+        """
         self._stopping = True
+        self._cancel.set()
         self._wake.set()
+        self._worker.join(timeout=WORKER_STOP_SECONDS)
         return super().destroy_node()
 
 

@@ -67,6 +67,7 @@ from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
 from anyrecon_ros.ros.qos import sensor_qos
+from anyrecon_ros.ros.qos import service_qos
 from anyrecon_ros.ros.qos import status_qos
 from anyrecon_ros.ros.run import run_node
 
@@ -190,10 +191,9 @@ class MemoryNode(Node):
         queue = keyframe_qos(s.keyframe_queue_depth)
         self.create_subscription(Keyframe, 'keyframe', self.on_keyframe, queue)
         self.create_subscription(GeneratedView, 'generated', self.on_generated, queue)
-        self.create_service(Trigger, '~/save_map', self.on_save_map)
-        self.create_service(Trigger, '~/load_map', self.on_load_map)
-        self.create_service(Trigger, '~/reset', self.on_reset)
-        self.create_service(Trigger, '~/clear_map', self.on_clear_map)
+        for name, callback in (('save_map', self.on_save_map), ('load_map', self.on_load_map),
+                               ('reset', self.on_reset), ('clear_map', self.on_clear_map)):
+            self.create_service(Trigger, f'~/{name}', callback, qos_profile=service_qos())
         self.create_timer(s.status_period, self.publish_status)
         self.create_timer(s.memory_period, self.publish_memory)
 

@@ -32,8 +32,13 @@ DEGREES_SUFFIX = '_deg'
 RCLPY_PARAMETERS = ('use_sim_time', 'start_type_description_service')
 
 
-def declare(node, name, default, description, value_range=None, read_only=False):
-    """Declare ``name`` with a description and optional (low, high) range; return its value."""
+def declare(node, name, default, description, value_range=None, read_only=True):
+    """Declare ``name`` with a description and optional (low, high) range; return its value.
+
+    The nodes read their parameters once, at start-up, so each is read-only:
+    ``ros2 param set`` is refused saying so, instead of being accepted and
+    ignored. Values given at start-up (YAML, ``-p``) are validated as declared.
+    """
     descriptor = ParameterDescriptor(description=description, read_only=read_only)
     if value_range is not None:
         low, high = value_range

@@ -19,6 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
 
+from anyrecon_ros.core.drop_counter import DropCounter
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.planning import CoverageConfig
@@ -30,6 +31,8 @@ from anyrecon_ros.core.planning import Trajectory
 from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.ros.conversions import check_frame_id
 from anyrecon_ros.ros.conversions import ConversionError
+from anyrecon_ros.ros.conversions import InvalidKeyframe
+from anyrecon_ros.ros.conversions._common import converted
 from anyrecon_ros.ros.conversions.camera_info import camera_info_to_camera
 from anyrecon_ros.ros.conversions.path import poses_to_path
 from anyrecon_ros.ros.conversions.point_cloud import cloud_to_points
@@ -39,6 +42,7 @@ from anyrecon_ros.ros.parameters import declare_config
 from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import service_qos
 from anyrecon_ros.ros.run import run_node
 
 MODES = ('coverage', 'interpolate', 'extrapolate')
@@ -74,11 +78,12 @@ class PlannerNode(Node):
         self.camera = None           # intrinsics of the latest keyframe
         self.keyframe_poses = {}     # keyframe id -> camera-to-world, in arrival order
         self.last_trajectory = None  # the latest published plan (core Trajectory)
+        self.drops = DropCounter()   # inputs refused, by reason
         self.trajectory_pub = self.create_publisher(Path, '~/trajectory', latched_qos())
         self.create_subscription(PointCloud2, 'memory', self.on_memory, latched_qos())
         self.create_subscription(Keyframe, 'keyframes', self.on_keyframe,
                                  keyframe_history_qos())
-        self.create_service(Trigger, '~/plan', self.on_plan_request)
+        self.create_service(Trigger, '~/plan', self.on_plan_request, qos_profile=service_qos())
         if period > 0:
             self.create_timer(period, self.on_timer)
         self.get_logger().info(f'planning in {self.mode} mode'
@@ -109,9 +114,10 @@ class PlannerNode(Node):
         """Keep the keyframe's pose, and its intrinsics as the camera to plan for."""
         try:
             check_frame_id(msg.header, self.frame_id)
-            camera = camera_info_to_camera(msg.camera_info)
-            pose = pose_to_matrix(msg.pose)
-        except ConversionError as error:
+            camera = converted('bad_camera_info', camera_info_to_camera, msg.camera_info)
+            pose = converted('bad_pose', pose_to_matrix, msg.pose)
+        except InvalidKeyframe as error:
+            self.drops.add(error.reason)
             self._warn(f'ignored keyframe {msg.id}: {error}')
             return
         # Plans are rendered as pinhole views: the generator works on undistorted images.

@@ -48,3 +48,16 @@ def keyframe_history_qos(depth: int = KEYFRAME_HISTORY) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+# Requests a service queues: a burst of callers (a dashboard, scripts, a
+# fleet manager) is answered in turn instead of the requests past the default
+# ten being dropped unanswered.
+SERVICE_QUEUE = 1000
+
+
+def service_qos() -> QoSProfile:
+    """Return the QoS of the nodes' services: reliable, a deep request queue."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=SERVICE_QUEUE,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)

@@ -325,7 +325,7 @@ def test_reading_a_broken_map_names_the_damage_and_writes_nothing(tmp_path, brea
         MapStore(path, read_only=True)
     assert path.read_bytes() == before
     # At most SQLite's own reader files (an empty write-ahead log) appear beside it.
-    assert {p.name for p in tmp_path.iterdir()} <= {'broken.map', 'broken.map-wal',
-                                                     'broken.map-shm'}
-    assert not (tmp_path / 'broken.map-wal').exists() or not (tmp_path /
-                                                              'broken.map-wal').stat().st_size
+    assert {p.name for p in tmp_path.iterdir()} <= {
+        'broken.map', 'broken.map-wal', 'broken.map-shm'}
+    log = tmp_path / 'broken.map-wal'
+    assert not log.exists() or not log.stat().st_size

@@ -61,7 +61,7 @@ def test_offline_on_a_scene_folder(tmp_path, captures):
     _check_outputs(tmp_path / 'out')
 
 
-def _write_bag(path, captures, storage, pose_type='pose', depth=True):
+def _write_bag(path, captures, storage, pose_type='pose', depth=True, bad_pose_at=None):
     store = get_typestore(Stores.ROS2_KILTED)
     types = store.types
     with Writer(path, version=9, storage_plugin=storage) as writer:
@@ -84,6 +84,8 @@ def _write_bag(path, captures, storage, pose_type='pose', depth=True):
             messages = {'/image': _image(types, header, view.rgb, 'rgb8'),
                         '/camera_info': _camera_info(types, header),
                         '/pose': _pose(types, header, view.camera_to_world, pose_type)}
+            if index == bad_pose_at:
+                messages['/pose'].pose.orientation.w = 2.0   # not a unit quaternion
             if depth:
                 messages['/depth'] = _image(types, header, view.depth.astype(np.float32),
                                             '32FC1')
@@ -150,3 +152,57 @@ def test_offline_bag_with_missing_topics_says_what_it_has(tmp_path, captures, ca
     error = capsys.readouterr().err
     assert '/camera/depth' in error and '/image (sensor_msgs/msg/Image)' in error
     assert not (tmp_path / 'out' / 'map.db').exists()
+
+
+def test_a_bad_message_in_a_bag_is_dropped_and_counted(tmp_path, captures):
+    _write_bag(tmp_path / 'bag', captures, StoragePlugin.MCAP, bad_pose_at=2)
+    assert main(['offline', '--bag', str(tmp_path / 'bag'), '--out', str(tmp_path / 'out'),
+                 '--depth-topic', '/depth', *SMALL]) == 0
+    summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    assert summary['dropped']['bad_pose'] == 1
+    assert summary['topics']['/pose'] == {'read': FRAMES}
+
+
+def test_a_truncated_or_mistyped_bag_gives_one_clear_line(tmp_path, captures, capsys):
+    _write_bag(tmp_path / 'bag', captures, StoragePlugin.MCAP)
+    assert main(['offline', '--bag', str(tmp_path / 'bag'), '--out', str(tmp_path / 'out'),
+                 '--pose-topic', '/depth']) == 1
+    assert 'pose topic /depth' in capsys.readouterr().err
+    (mcap,) = (tmp_path / 'bag').glob('*.mcap')
+    mcap.write_bytes(mcap.read_bytes()[:len(mcap.read_bytes()) // 2])
+    assert main(['offline', '--bag', str(tmp_path / 'bag'), '--out', str(tmp_path / 'out')]) == 1
+    error = capsys.readouterr().err
+    assert 'cannot be read' in error and 'Traceback' not in error
+
+
+def _png_header(width, height) -> bytes:
+    """Return a PNG that declares a ``width`` x ``height`` greyscale image (no pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data)))
+    header = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IEND', b'')
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('fx', 'bad camera'), ('huge_image', 'not a readable image'),
+    ('large_image', 'more than the 16777216 pixels')])
+def test_a_hostile_scene_folder_gives_one_clear_line(tmp_path, captures, capsys, damage,
+                                                     message):
+    write_transforms_json(tmp_path / 'scene', CAMERA, captures)
+    transforms = tmp_path / 'scene' / 'transforms.json'
+    content = json.loads(transforms.read_text())
+    if damage == 'fx':
+        content['fl_x'] = 1e300
+        transforms.write_text(json.dumps(content))
+    else:
+        size = 20000 if damage == 'huge_image' else 10000
+        image = tmp_path / 'scene' / content['frames'][0]['file_path']
+        image.write_bytes(_png_header(size, size))
+    assert main(['offline', '--scene', str(tmp_path / 'scene'), '--out',
+                 str(tmp_path / 'out'), *SMALL]) == 1
+    error = capsys.readouterr().err
+    assert message in error and 'Traceback' not in error, error

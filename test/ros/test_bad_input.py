@@ -247,7 +247,7 @@ def test_generator_node_counts_bad_paths_and_keyframes_and_still_generates(ros):
                           and path_pub.get_subscription_count() > 0, timeout=30)
     first = source.make()
     keyframe_pub.publish(first)
-    assert ros.spin_until(lambda: len(generator.bank) == 1, timeout=20)
+    assert ros.spin_until(lambda: len(generator.session.bank) == 1, timeout=20)
 
     # One path per barrage: the trajectory topic keeps only the newest path
     # (keep-last 1, latched), so a path sent right after another may replace it
@@ -264,7 +264,7 @@ def test_generator_node_counts_bad_paths_and_keyframes_and_still_generates(ros):
         BAD_MESSAGES_SENT.extend([path[0]] + [reason for reason, _ in breaks])
         valid = source.make()
         keyframe_pub.publish(valid)
-        assert ros.spin_until(lambda: valid.id in generator.bank
+        assert ros.spin_until(lambda: valid.id in generator.session.bank
                               and dict(generator.drops.items()) == expected, timeout=20), \
             (dict(generator.drops.items()), expected)
         assert not generated

@@ -76,8 +76,8 @@ def test_generator_node_generates_along_a_path(ros):
     for msg in keyframes:
         keyframe_pub.publish(msg)
     # Keyframes go into the bank and the memory while the node is idle.
-    assert ros.spin_until(lambda: len(generator.bank) == 3, timeout=20)
-    assert len(generator.memory) > 0
+    assert ros.spin_until(lambda: len(generator.session.bank) == 3, timeout=20)
+    assert len(generator.session.memory) > 0
     # A path in another frame is refused and counted; nothing is generated for it.
     poses = _turn(generator_pose(keyframes[-1]), 7)
     path_pub.publish(poses_to_path(poses, 'odom'))

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import json
 from pathlib import Path
 from typing import Optional
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from anyrecon_ros.core.camera import PinholeCamera, undistort
+from anyrecon_ros.core.camera import MAX_IMAGE_PIXELS, PinholeCamera, undistort
 from anyrecon_ros.core.transforms import nearest_rigid
 from anyrecon_ros.core.view_bank import CaptureView
 
@@ -192,9 +193,20 @@ def _decoded(path: Path, decode):
 
 
 def _open_image(path: Path) -> Image.Image:
+    """Open an image, reading its header only; refuse one larger than any camera's."""
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():
+            # PIL warns of images over its own limit; the size check below decides.
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            image = Image.open(path)
     except FileNotFoundError:
         raise SceneFormatError(f'{path}: file not found') from None
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise SceneFormatError(f'{path}: not a readable image ({error})') from None
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        # A small file can declare a huge image: refuse it before decoding.
+        raise SceneFormatError(f'{path}: image is {width}x{height}, more than the '
+                               f'{MAX_IMAGE_PIXELS} pixels a view may have (4096x4096)')
+    return image
