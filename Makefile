@@ -5,7 +5,7 @@
 #
 # Set-up is incremental: each step leaves a stamp in $(VENV)/.stamps and runs
 # again only when its inputs change. With a sourced ROS 2 distro, use colcon
-# instead (README, "The ROS 2 way").
+# instead (docs/nodes.md, "The ROS 2 way").
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

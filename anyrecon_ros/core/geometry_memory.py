@@ -48,7 +48,7 @@ class MemoryConfig:
     max_points: int = setting(2_000_000, 'Points the memory holds at most (the oldest, least '
                               'confident go first).', (1000, 100_000_000))
     captured_weight: float = 1.0
-    # 0.3, as documented (README, config/anyrecon.yaml) and as the memory node always used.
+    # 0.3, as documented (docs/nodes.md, config/anyrecon.yaml) and as the memory node always used.
     generated_weight: float = setting(0.3, 'Fusion weight of generated views (captured views '
                                       'weigh 1 and always win).', (0.01, 1.0))
     max_confidence: float = 50.0      # caps the weight sum so the map can still change

@@ -104,7 +104,7 @@ class MemoryNode(Node):
         self.pairer = StampPairer(parts, self.settings.slop, self.settings.frame_queue_size,
                                   on_drop=self._on_pairing_drop,
                                   part_slop=self.settings.part_slop)
-        self.frames_paired = 0
+        self.images_received = self.frames_paired = 0
         self._sequences = {}  # (topic, publisher gid) -> last publication sequence number
         self.memory_changed = self.markers_changed = True
         self._tf = self._start_tf() if self.settings.pose_source == 'tf' else None
@@ -220,6 +220,7 @@ class MemoryNode(Node):
 
     def on_frame_part(self, part: str, msg) -> None:
         """Queue an image, camera_info or depth image until its frame and pose are complete."""
+        self.images_received += part == 'image'
         for frame in self.pairer.add_part(part, _stamp_ns(msg.header.stamp), msg):
             self.on_paired_frame(frame)
 
@@ -391,6 +392,9 @@ class MemoryNode(Node):
         status.generated_points = self.memory.count(GENERATED)
         status.keyframe_count = len(self.session.bank)
         status.generated_view_count = self.session.generated_views_fused
+        status.images_received = self.images_received
+        status.frames_paired = self.frames_paired
+        status.frames_waiting = self.pairer.pending
         low, high = self.memory.bounds()
         status.bounds_min.x, status.bounds_min.y, status.bounds_min.z = (float(v) for v in low)
         status.bounds_max.x, status.bounds_max.y, status.bounds_max.z = (float(v) for v in high)

@@ -50,7 +50,7 @@ WRITE_CONFIG = 'ANYRECON_WRITE_CONFIG'
 # The parameter-file section every node reads (rcl's wildcard for any node name).
 ALL_NODES = '/**'
 CONFIG_HEADER = """\
-# Parameters of the anyrecon_ros nodes and their defaults; the README lists them too. Each
+# Parameters of the anyrecon_ros nodes and their defaults; docs/nodes.md lists them too. Each
 # comment is the parameter's description (test/ros/test_launch_config.py checks this file
 # against what the nodes declare). Parameters several nodes share are given once, under /**,
 # which every node reads. Launch files apply their params_file on top of this file;
