@@ -25,21 +25,40 @@ run with a bounded bank, ``~/reset`` is called every ``reset_period_s``
 
 Everything about the node is learned from outside, from what it publishes:
 
-- ``~/status``: points, keyframes held and drops by reason. Among them
-  ``lost_<topic>``, the messages lost before its callbacks (the gaps in each
-  publisher's sequence numbers: a best-effort sample lost in transport, or
-  one overwritten in a KEEP_LAST queue while the node was busy), the
-  pairer's ``queue_full`` and ``no_pose``, and ``reset``, the waiting frames
-  a reset forgot. What the node received is what was sent less what it
-  counted as lost (a loss after the last message it took leaves no gap and
-  goes uncounted).
+- ``~/status``: points, keyframes held, drops by reason, and the node's own
+  counts of the camera stream: ``images_received`` (image messages its
+  callback took), ``frames_paired`` (frames paired with their parts and a
+  pose) and ``frames_waiting`` (frames waiting for a part or a pose now).
+  Among the drops, ``lost_<topic>`` are the messages lost before its
+  callbacks (the gaps in each publisher's sequence numbers: a best-effort
+  sample lost in transport, or one overwritten in a KEEP_LAST queue while
+  the node was busy); ``queue_full``, ``no_pose`` and ``reset`` (the waiting
+  frames a reset forgot) are frames the pairer dropped.
 - ``~/keyframes``: every keyframe selected, each compared with the frame
   sent at its stamp (image, depth and pose: a depth or pose paired from
   another frame shows).
-- ``~/reset`` once more when the stream has drained: the frames still
-  waiting for a part or a pose are then counted as ``reset`` drops, which
-  gives the pairer's queue at the end. The frames paired are the images
-  received less those dropped or waiting.
+
+The images are accounted for from two sources that do not derive from each
+other (``image_accounting``, on the last status once the stream has
+drained):
+
+- what was sent against what the node took: the images this process sent
+  (counted here) are the node's ``images_received`` plus its ``lost_image``.
+  A loss after the last message the node took leaves no gap and goes
+  uncounted (``images_lost_uncounted``: the node's KEEP_LAST queue keeps the
+  newest message, so only the last one sent, lost in transport, can be);
+- what the node took against what became of it: ``images_received`` is
+  ``frames_paired`` plus the frames the pairer dropped (``FRAME_DROPS``: a
+  frame is made when its image arrives, so each such drop is one image) plus
+  ``frames_waiting``. What is left over is ``images_unaccounted``, which
+  must be 0; every status is such a snapshot, as the node makes it in one
+  callback.
+
+Only images are counted on the node's side: for depth, camera_info and pose
+what the node received is still what was sent less its ``lost_<topic>``.
+Earlier the soak called ``~/reset`` once more after the stream, only to learn
+the frames still waiting from the ``reset`` drops it counted; the node's
+``frames_waiting`` says so directly, so there is no final reset.
 """
 
 import math
@@ -67,6 +86,7 @@ from anyrecon_ros.bench.child_process import stop
 from anyrecon_ros.bench.child_process import tail
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.stamp_pairing import INCOMPLETE
 from anyrecon_ros.core.stamp_pairing import NO_POSE
 from anyrecon_ros.core.stamp_pairing import QUEUE_FULL
 from anyrecon_ros.msg import Keyframe
@@ -88,6 +108,15 @@ STREAM_TOPICS = {'/image': 'image', '/camera_info': 'camera_info', '/depth': 'de
 FIXED_FRAME, CAMERA_FRAME = 'map', 'camera_optical_frame'
 # The drop reason the node counts waiting frames a reset forgot under.
 RESET = 'reset'
+LOST_IMAGE = 'lost_image'
+# The drops that each take one frame before it is paired, and so one image the
+# node took (the image is the frame's anchor: a frame is made when it arrives):
+# a waiting frame pushed out of a full queue, a complete frame with no pose in
+# reach, the waiting frames a reset (or map load) forgot, and an incomplete
+# frame at a flush (bags only). Not among them: ``unmatched_<part>``, a loose
+# depth or camera_info that found no image; and the drops of a frame after it
+# was paired (a bad encoding, say), which frames_paired already counts.
+FRAME_DROPS = (QUEUE_FULL, NO_POSE, RESET, INCOMPLETE)
 
 DEFAULT_MAX_POINTS = 300_000
 # Rendered frames in the loop; the camera path turns 360 / LOOP_FRAMES degrees a frame.
@@ -102,11 +131,13 @@ STATUS_PERIOD_S = 1.0
 RSS_PERIOD_S = 1.0
 # Seconds the node may take to start and match the stream's topics.
 START_TIMEOUT_S = 90.0
+# Then a moment more before the stream: the node's readers match this process's
+# writers on its side, possibly a little after these saw them, and a message
+# lost before the first one it takes leaves no gap in the sequence it counts.
+MATCH_GRACE_S = 1.0
 # After the stream: time for the node to drain its queues and report once more.
 SETTLE_S = 3.0
 MAX_SETTLE_S = 15.0
-# Seconds for the final ~/reset to be answered and reported in ~/status.
-FINAL_RESET_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 20.0
 # The achieved rate counts as kept at this share of the requested one.
 RATE_KEPT_SHARE = 0.95
@@ -256,8 +287,6 @@ class _Stream:
         self.sent = self.late = self.slips = 0
         self.start = self.stream_s = None
         self.next_rss = self.cpu_start = self.publisher_cpu_share = 0.0
-        # Statuses before the final ~/reset, and the last one after it.
-        self.final_reset_at, self.after_final_reset = None, None
 
     def __enter__(self):
         return self
@@ -303,6 +332,8 @@ class _Stream:
             raise RuntimeError(f'memory_node did not start and subscribe within '
                                f'{START_TIMEOUT_S:.0f} s (exit code {self.child.poll()}):\n'
                                f'{tail(self.log_path)}')
+        grace_end = time.monotonic() + MATCH_GRACE_S
+        self._spin_until(lambda: time.monotonic() >= grace_end, MATCH_GRACE_S + 1.0)
 
     def run(self, duration_s, rate_hz, reset_period_s) -> None:
         """Publish frames on schedule for ``duration_s``, calling ~/reset every period."""
@@ -336,11 +367,10 @@ class _Stream:
         self.publisher_cpu_share = (time.process_time() - own_cpu_start) / self.stream_s
 
     def settle(self) -> None:
-        """Let the node drain its queues, then reset it once more to count what still waits.
+        """Let the node drain its queues: its last status then counts the whole stream.
 
         Drained: SETTLE_S at least, and two reports after the stream that
-        agree. The final ~/reset counts the frames still waiting as ``reset``
-        drops; its reports are kept apart from the stream's.
+        agree (the images taken, frames paired and waiting included).
         """
         settle_start, stream_end = time.monotonic(), self.start + self.stream_s
 
@@ -349,24 +379,12 @@ class _Stream:
             return time.monotonic() - settle_start >= SETTLE_S and len(recent) == 2 and (
                 recent[0] == recent[1])
         self._spin_until(settled, MAX_SETTLE_S)
-        self.final_reset_at = len(self.statuses)
-        answer = self.reset.call_async(Trigger.Request())
-        if not self._spin_until(answer.done, FINAL_RESET_TIMEOUT_S):
-            return
-        reported = len(self.statuses)
-        # Two reports after the answer: the second was certainly made after the reset.
-        self._spin_until(lambda: len(self.statuses) >= reported + 2, FINAL_RESET_TIMEOUT_S)
-        if answer.result() is not None and answer.result().success \
-                and len(self.statuses) >= reported + 2:
-            self.after_final_reset = self.statuses[-1][1]
 
     def figures(self) -> dict:
         """Return what was sent and measured, and what the node published."""
         wall = time.monotonic() - self.start
         alive = self.child.poll() is None
         node_cpu = cpu_seconds(self.child.pid) - self.cpu_start if alive else math.nan
-        statuses = self.statuses[:self.final_reset_at]
-        after = self.after_final_reset
         return {'stream_s': self.stream_s, 'frames_sent': self.sent, 'late_frames': self.late,
                 'schedule_slips': self.slips, 'publisher_cpu_share': self.publisher_cpu_share,
                 'node_cpu_share': node_cpu / wall, 'alive': alive, 'rss': self.rss,
@@ -374,9 +392,8 @@ class _Stream:
                 'resets_done': sum(1 for future in self.resets if future.done()
                                    and future.result() is not None
                                    and future.result().success),
-                'statuses': [_status_figures(t - self.start, msg) for t, msg in statuses
+                'statuses': [_status_figures(t - self.start, msg) for t, msg in self.statuses
                              if t >= self.start],
-                'drops_after_final_reset': None if after is None else _drops(after),
                 'keyframes_ever': len(self.keyframe_ids),
                 'mismatched_frames': self.mismatched}
 
@@ -422,12 +439,15 @@ def _drops(msg) -> dict:
 def _report(msg) -> tuple:
     """Return what a status says (without its stamp), to tell whether the node is still busy."""
     return (msg.captured_points, msg.generated_points, msg.keyframe_count,
+            msg.images_received, msg.frames_paired, msg.frames_waiting,
             sorted(_drops(msg).items()))
 
 
 def _status_figures(t, msg) -> dict:
     return {'t': round(t, 2), 'points': msg.captured_points + msg.generated_points,
-            'keyframes': msg.keyframe_count, 'drops': _drops(msg)}
+            'keyframes': msg.keyframe_count, 'images_received': msg.images_received,
+            'frames_paired': msg.frames_paired, 'frames_waiting': msg.frames_waiting,
+            'drops': _drops(msg)}
 
 
 # ---- figures ---------------------------------------------------------------
@@ -457,22 +477,42 @@ def rss_growth(samples, stream_s: float, fraction: float, column: int = 1) -> di
             'slope_mib_per_min': float(slope)}
 
 
+def image_accounting(images_sent: int, images_received: int, frames_paired: int,
+                     frames_waiting: int, drops: dict) -> dict:
+    """Set what the soak sent against what the node counted, image by image.
+
+    ``images_sent`` is counted by the soak; the rest is one ``~/status`` of
+    the node (``drops``: reason -> count). Return
+
+    - ``images_lost_uncounted``: images sent that the node neither took
+      (``images_received``) nor counted as ``lost_image``: 0 unless the last
+      image sent was lost (a loss after the last message taken leaves no
+      gap), never negative;
+    - ``frames_dropped_unpaired``: the drops of ``FRAME_DROPS`` by reason, each
+      a frame and so an image the node took and never paired;
+    - ``images_unaccounted``: images the node took that are neither paired,
+      nor dropped so, nor waiting (0 when the node's counts agree).
+    """
+    dropped = {reason: drops[reason] for reason in FRAME_DROPS if drops.get(reason)}
+    return {'images_lost_uncounted': images_sent - images_received - drops.get(LOST_IMAGE, 0),
+            'frames_dropped_unpaired': dropped,
+            'images_unaccounted': images_received - frames_paired - sum(dropped.values())
+            - frames_waiting}
+
+
 def _summarise(figures: dict) -> dict:
     """Add the derived figures: rates, losses, accounting, cap and resident-set plateau."""
     sent, statuses = figures['frames_sent'], figures['statuses']
-    last = statuses[-1] if statuses else {'points': 0, 'keyframes': 0, 'drops': {}}
+    last = statuses[-1] if statuses else {'points': 0, 'keyframes': 0, 'images_received': 0,
+                                          'frames_paired': 0, 'frames_waiting': 0, 'drops': {}}
     drops = last['drops']
     missing = {name: drops.get(f'lost_{name}', 0) for name in STREAM_TOPICS.values()}
+    # Images as the node counted them; the other topics it does not count, so
+    # for them what it received is what was sent less what it counted lost.
     received = {name: sent - count for name, count in missing.items()}
-    discarded = drops.get(RESET, 0)
-    after = figures.pop('drops_after_final_reset')
-    # The final ~/reset counted the frames still waiting: the pairer's queue at the end.
-    pending = after.get(RESET, 0) - discarded if after is not None else math.nan
-    # Every image the node took is paired, dropped by the pairer, or still waiting.
-    paired = received['image'] - (drops.get(QUEUE_FULL, 0) + drops.get(NO_POSE, 0) + pending
-                                  + discarded)
-    unaccounted = received['image'] - (
-        paired + drops.get(QUEUE_FULL, 0) + drops.get(NO_POSE, 0) + pending + discarded)
+    received['image'] = last['images_received']
+    paired, pending = last['frames_paired'], last['frames_waiting']
+    accounting = image_accounting(sent, received['image'], paired, pending, drops)
     rss = figures['rss']
     points_seen = [s['points'] for s in statuses]
     figures.update(
@@ -481,9 +521,9 @@ def _summarise(figures: dict) -> dict:
         lost_before_callback={name: sent - count for name, count in received.items()},
         missing_by_sequence=missing,
         frames_paired=paired, frames_pending=pending,
-        discarded_by_reset=discarded,
+        discarded_by_reset=drops.get(RESET, 0),
         keyframes_max_seen=max((s['keyframes'] for s in statuses), default=0),
-        images_unaccounted=unaccounted,
+        **accounting,
         keyframes=last['keyframes'], drops=drops, drops_total=sum(drops.values()),
         points_last=last['points'], points_max_seen=max(points_seen, default=0),
         rss_start_mib=rss[0][1] if rss else math.nan,
@@ -525,11 +565,13 @@ def soak_table(figures: dict) -> list:
                           f'({rate_note}; {f["late_frames"]} frames late)'),
         ('images received by the node', f'{f["received"]["image"]} ({lost["image"]} lost '
                                         f'before its callback, '
-                                        f'{100 * f["loss_before_callback_rate"]:.1f} %, as '
-                                        'the node counts them in lost_image)'),
-        ('frames paired', f'{f["frames_paired"]} (images received less those dropped or '
-                          f'waiting; {f["mismatched_frames"]} keyframes with parts of other '
-                          'frames)'),
+                                        f'{100 * f["loss_before_callback_rate"]:.1f} %; '
+                                        f'{f["missing_by_sequence"]["image"]} of them counted '
+                                        'by the node in lost_image)'),
+        ('frames paired', f'{f["frames_paired"]} ({f["frames_pending"]} waiting at the end; '
+                          f'{f["images_unaccounted"]} images received neither paired, '
+                          f'dropped nor waiting; {f["mismatched_frames"]} keyframes with '
+                          'parts of other frames)'),
         ('keyframes: selected in all / most at once', f'{f["keyframes_ever"]} / '
                                                       f'{f["keyframes_max_seen"]} '
                                                       f'({reset_note})'),

@@ -186,7 +186,7 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                          progress=ProgressPrinter())
     predictions = {'render': [(r.rgb, r.depth) for r in renders],
                    'inpaint': inpainted,
-                   'anyrecon': [(frame.rgb, frame.depth) for frame in generated]}
+                   'anyrecon': [_at_size(frame, scene.camera) for frame in generated]}
     per_view = [_view_metrics(index, truth, render, {name: predictions[name][i]
                                                      for name in METHODS})
                 for i, (index, truth, render) in enumerate(zip(targets, truths, renders))]
@@ -202,6 +202,20 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                               'anyrecon': chamfer_distance(memory.positions, mesh)}
     _write(out, metrics, truths, renders, predictions)
     return metrics
+
+
+def _at_size(frame, camera):
+    """Return a generated frame's (rgb, depth) at ``camera``'s size, to compare with the truth.
+
+    The generator works on a 16-pixel grid, so a scene whose height is off it
+    (160x120) is generated a little larger (160x128) and resized back here.
+    """
+    size = (camera.width, camera.height)
+    if frame.rgb.shape[1::-1] == size:
+        return frame.rgb, frame.depth
+    depth = None if frame.depth is None else cv2.resize(frame.depth, size,
+                                                        interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(frame.rgb, size, interpolation=cv2.INTER_AREA), depth
 
 
 def inpaint_render(render):

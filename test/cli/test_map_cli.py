@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """``anyrecon map info|check|export`` on a map file."""
 
+import shutil
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import open3d as o3d
@@ -71,3 +74,41 @@ def test_bad_paths_give_one_clear_line(tmp_path, capsys):
     assert main(['map', 'check', str(notes)]) == 1
     assert 'not an anyrecon map' in capsys.readouterr().err
     assert notes.read_text() == 'hello'
+
+
+def test_a_map_on_read_only_media_can_be_inspected(map_file, tmp_path):
+    """info, check and export as a process that may not write the map or its folder."""
+    path, memory = map_file
+    media = tmp_path / 'media'
+    media.mkdir()
+    shutil.copy(path, media / path.name)
+    (media / path.name).chmod(0o444)
+    media.chmod(0o555)
+    ply = tmp_path / 'cloud.ply'
+    # Root may write anywhere; without capabilities it obeys the file modes.
+    without_privileges = ['setpriv', '--bounding-set=-all', '--inh-caps=-all',
+                          sys.executable, '-m', 'anyrecon_ros.cli.main', 'map']
+    try:
+        before = (media / path.name).read_bytes()
+        for command in (['info'], ['check'], ['export', '--ply', str(ply)]):
+            result = subprocess.run(without_privileges + [command[0], str(media / path.name),
+                                                          *command[1:]],
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+        assert (media / path.name).read_bytes() == before
+        assert sorted(p.name for p in media.iterdir()) == [path.name]
+        assert len(o3d.io.read_point_cloud(str(ply)).points) == len(memory)
+    finally:
+        media.chmod(0o755)
+
+
+def test_damaged_sqlite_pages_give_one_line(map_file, capsys):
+    path, _ = map_file
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page:page + 100] = bytes(100)   # the header of the second page
+    path.write_bytes(bytes(data))
+    for command in ('info', 'check'):
+        assert main(['map', command, str(path)]) == 1
+        error = capsys.readouterr().err
+        assert error.count('\n') == 1 and 'Traceback' not in error, error

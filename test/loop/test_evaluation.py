@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from anyrecon_ros.cli.main import main
+from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.scene_io import write_transforms_json
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
 from anyrecon_ros.loop.evaluation import chamfer_distance
 from anyrecon_ros.loop.evaluation import depth_errors
@@ -138,3 +140,17 @@ def test_eval_on_redkitchen_frames(tmp_path):
 def test_eval_refuses_a_bad_scene(tmp_path, capsys):
     assert main(['eval', '--scene', 'synthetic:x', '--out', str(tmp_path)]) == 1
     assert 'synthetic:SEED' in capsys.readouterr().err
+
+
+def test_eval_where_the_height_is_off_the_generators_grid(tmp_path):
+    # 160x120: the generator works at 160x128 and its views are compared at 160x120.
+    camera, scene = default_camera().scaled(160, 120), ProceduralScene(seed=3)
+    write_transforms_json(tmp_path / 'scene', camera, [
+        scene.capture_view(camera, pose, index)
+        for index, pose in enumerate(scene.camera_path(21))])
+    out = tmp_path / 'out'
+    assert main(['eval', '--scene', str(tmp_path / 'scene'), '--width', '160',
+                 '--out', str(out)]) == 0
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['resolution'] == [160, 120]
+    assert np.isfinite(metrics['methods']['anyrecon']['psnr_unseen'])

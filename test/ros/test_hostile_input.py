@@ -11,10 +11,12 @@ import signal
 
 from nav_msgs.msg import Path
 import numpy as np
+import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.msg import ParameterValue
 from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 from test_generator_node import generator_pose
 from test_generator_node import SMALL_LOOP
@@ -33,6 +35,7 @@ from anyrecon_ros.msg import Keyframe
 from anyrecon_ros.ros.conversions import view_to_keyframe
 from anyrecon_ros.ros.conversions.generated_view import generated_frame_to_msg
 from anyrecon_ros.ros.conversions.path import poses_to_path
+from anyrecon_ros.ros.memory_node import MemoryNode
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
@@ -194,3 +197,11 @@ def test_the_generator_node_stops_cleanly_during_generation(ros):
         assert process.returncode in (0, -stop), (stop, process.returncode, output[-2000:])
         assert 'terminate called' not in output, output[-2000:]
         assert ros.spin_until(lambda: keyframes.get_subscription_count() == 0, timeout=30)
+
+
+def test_a_second_memory_node_on_the_same_map_is_refused(ros, tmp_path):
+    map_path = str(tmp_path / 'shared.map')
+    memory_node_here(ros, voxel_size=VOXEL, map_path=map_path)
+    with pytest.raises(ValueError, match='open for writing elsewhere'):
+        MemoryNode(context=ros.context, parameter_overrides=[
+            Parameter('map_path', value=map_path)])
