@@ -19,6 +19,7 @@ Callbacks convert and validate the message, call the core, publish, and
 count what they had to drop, by reason, in ``~/status``.
 """
 
+from collections import Counter
 from dataclasses import asdict
 import sys
 from types import SimpleNamespace
@@ -106,6 +107,7 @@ class MemoryNode(Node):
                                   part_slop=self.settings.part_slop)
         self.images_received = self.frames_paired = 0
         self._sequences = {}  # (topic, publisher gid) -> last publication sequence number
+        self.messages_taken = Counter()  # topic -> messages its callback took
         self.memory_changed = self.markers_changed = True
         self._tf = self._start_tf() if self.settings.pose_source == 'tf' else None
         self._create_interfaces()
@@ -216,6 +218,7 @@ class MemoryNode(Node):
                           'the node took them (queue overwritten while busy, or transport)',
                           count=sequence - last - 1)
             self._sequences[(topic, publisher)] = max(sequence, last or 0)
+        self.messages_taken[topic] += 1
         handler(*args)
 
     def on_frame_part(self, part: str, msg) -> None:
