@@ -22,6 +22,7 @@ import time
 
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from std_srvs.srv import Trigger
 
@@ -50,15 +51,12 @@ class DemoError(RuntimeError):
     """A stage of the demo did not finish."""
 
 
-def node_arguments(node: str, overrides: dict = None) -> list:
-    """Return the ``--ros-args`` of ``node`` in the demo: parameter files, remaps, overrides."""
+def node_arguments(node: str) -> list:
+    """Return the ``--ros-args`` of ``node`` in the demo: parameter files and remaps."""
     arguments = ['--ros-args']
     for name in PARAMETER_FILES:
         arguments += ['--params-file', str(config_path(name))]
-    arguments += remap_arguments(node)
-    for name, value in (overrides or {}).items():
-        arguments += ['-p', f'{name}:={value}']
-    return arguments
+    return arguments + remap_arguments(node)
 
 
 def _node_classes() -> dict:
@@ -154,7 +152,12 @@ def _run_nodes(out, nodes, timeout, scene) -> int:
                  'synthetic_camera': {'scene': scene} if scene else {}}
     classes = _node_classes()
     for name in DEMO_NODES:
-        nodes[name] = classes[name](cli_args=node_arguments(name, overrides.get(name)))
+        # Overrides given to the constructor win over the parameter files' node
+        # sections (a ``-p`` argument would not: rclpy files it under ``/**``).
+        nodes[name] = classes[name](
+            cli_args=node_arguments(name),
+            parameter_overrides=[Parameter(key, value=value)
+                                 for key, value in overrides.get(name, {}).items()])
     # The nodes share this process's DDS participant, so their topics are known
     # at once: the watcher subscribes before anything is published.
     watcher = nodes['anyrecon_demo'] = rclpy.create_node('anyrecon_demo')

@@ -45,6 +45,7 @@ from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import keyframe_history_qos
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import lossless_qos
 from anyrecon_ros.ros.qos import service_qos
 from anyrecon_ros.ros.qos import status_qos
 from anyrecon_ros.ros.run import run_node
@@ -89,7 +90,7 @@ class GeneratorNode(Node):
         self._wake = threading.Event()
         self._stopping = False
         self._cancel = threading.Event()
-        self.generated_pub = self.create_publisher(GeneratedView, '~/generated', keyframe_qos())
+        self.generated_pub = self.create_publisher(GeneratedView, '~/generated', lossless_qos())
         self.image_pub = self.create_publisher(Image, '~/generated_image', keyframe_qos())
         self.progress_pub = self.create_publisher(GenerationProgress, '~/progress', status_qos())
         self.create_subscription(Keyframe, 'keyframes', self.on_keyframe,

@@ -65,8 +65,8 @@ from anyrecon_ros.ros.parameters import declare_config
 from anyrecon_ros.ros.parameters import declare_shared
 from anyrecon_ros.ros.qos import KEYFRAME_HISTORY
 from anyrecon_ros.ros.qos import keyframe_history_qos
-from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import lossless_qos
 from anyrecon_ros.ros.qos import sensor_qos
 from anyrecon_ros.ros.qos import service_qos
 from anyrecon_ros.ros.qos import status_qos
@@ -140,8 +140,6 @@ class MemoryNode(Node):
             frame_id=declare_shared(d, 'frame_id'),
             status_period=declare(d, 'status_period', 1.0, 'Seconds between ~/status messages.',
                                   (0.1, 60.0)),
-            keyframe_queue_depth=declare(d, 'keyframe_queue_depth', 10, 'Keyframes and generated '
-                                         'views each subscription queues.', (1, 1000)),
             pose_source=declare(d, 'pose_source', 'pose', 'Where camera poses come from: pose '
                                 '(PoseStamped), odom (Odometry) or tf (needs tf2_ros).'),
             use_depth=declare(d, 'use_depth', True, 'Pair a depth image (16UC1 mm or 32FC1 m) '
@@ -190,9 +188,13 @@ class MemoryNode(Node):
         elif s.pose_source == 'odom':
             self.create_subscription(Odometry, 'odom', lambda msg, info: self._take(
                 'odom', info, self.on_odometry, msg), poses)
-        queue = keyframe_qos(s.keyframe_queue_depth)
-        self.create_subscription(Keyframe, 'keyframe', self.on_keyframe, queue)
-        self.create_subscription(GeneratedView, 'generated', self.on_generated, queue)
+        # Keyframes and generated views are never overwritten unread (keep-all,
+        # reliable: a busy node holds the publisher back); a loss anyway (a
+        # best-effort publisher) is counted from the sequence numbers.
+        self.create_subscription(Keyframe, 'keyframe', lambda msg, info: self._take(
+            'keyframe', info, self.on_keyframe, msg), lossless_qos())
+        self.create_subscription(GeneratedView, 'generated', lambda msg, info: self._take(
+            'generated', info, self.on_generated, msg), lossless_qos())
         for name, callback in (('save_map', self.on_save_map), ('load_map', self.on_load_map),
                                ('reset', self.on_reset), ('clear_map', self.on_clear_map)):
             self.create_service(Trigger, f'~/{name}', callback, qos_profile=service_qos())

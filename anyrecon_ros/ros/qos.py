@@ -15,6 +15,16 @@ def keyframe_qos(depth: int = 10) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
+def lossless_qos() -> QoSProfile:
+    """Return the QoS of keyframes and generated views: reliable and keep-all.
+
+    Nothing is overwritten before it is read: when the subscriber falls
+    behind, DDS flow control holds the publisher back instead of dropping.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 def status_qos() -> QoSProfile:
     """Status is periodic; a late joiner gets the latest one at once."""
     return latched_qos()

@@ -114,7 +114,7 @@ class Keyframes:
 
 
 def test_memory_node_counts_every_bad_keyframe_and_keeps_fusing(ros):
-    node = memory_node_here(ros, voxel_size=0.1, keyframe_queue_depth=100)
+    node = memory_node_here(ros, voxel_size=0.1)
     talker = ros.node('talker')
     publisher = talker.create_publisher(Keyframe, 'keyframe', keyframe_qos(100))
     source = Keyframes()

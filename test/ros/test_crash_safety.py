@@ -69,7 +69,7 @@ class MemoryNodeProcess:
     def __init__(self, ros, map_path, voxel_size):
         self.ros = ros
         self.parameters = {'map_path': str(map_path), 'voxel_size': voxel_size,
-                           'status_period': 0.2, 'keyframe_queue_depth': QUEUE}
+                           'status_period': 0.2}
         self.node = ros.node('crash_test')
         self.publisher = self.node.create_publisher(Keyframe, 'keyframe', keyframe_qos(QUEUE))
         self.echoed = ros.collect(Keyframe, f'{NODE}/keyframes', keyframe_history_qos(QUEUE),
