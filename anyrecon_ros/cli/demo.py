@@ -200,9 +200,11 @@ def _run(out, observed, deadline) -> dict:
           'the generator did not finish the trajectory')
     if progress[-1].stage == 'failed':
         raise DemoError(f'generation failed: {progress[-1].message}')
-    _wait_for_fusion(observed, progress[-1].generated_views, deadline)
+    done = progress[-1]
+    # Views the fusion gate rejected were never published: only the rest is fused.
+    _wait_for_fusion(observed, done.generated_views - done.rejected_views, deadline)
     _call(watcher, 'memory_node/save_map', deadline)
-    return _write_outputs(out, before, poses, progress[-1].generator_trained)
+    return _write_outputs(out, before, poses, done)
 
 
 def _status_figures(observed):
@@ -221,7 +223,7 @@ def _wait_for_fusion(observed, views: int, deadline):
     _wait(fused, deadline, f'the memory node did not fuse all {views} generated views')
 
 
-def _write_outputs(out, before, poses, generator_trained) -> dict:
+def _write_outputs(out, before, poses, done) -> dict:
     """Write the run's outputs from the saved map, as ``anyrecon map export`` reads it."""
     with MapStore(out / MAP_FILES[0], read_only=True) as store:
         after = read_map(store)
@@ -229,9 +231,11 @@ def _write_outputs(out, before, poses, generator_trained) -> dict:
     frames = after.generated
     camera = after.bank.views()[-1].camera
     write_generated_images(out, frames)
-    write_loop_sheet(out / 'contact_sheet.png', before.memory, after.bank, frames)
-    return loop_summary(before.memory, after.memory, camera, poses, len(after.bank), frames,
-                        generator_trained)
+    write_loop_sheet(out / 'contact_sheet.png', before.memory, after.bank, frames, camera,
+                     poses)
+    return loop_summary(before.memory, after.memory, camera, poses, len(after.bank),
+                        done.generator_trained, len(frames), done.rejected_views,
+                        done.rejected_pixels)
 
 
 def _call(watcher, service: str, deadline):
@@ -265,7 +269,8 @@ def _wait_until_settled(state, deadline, started, quiet: float = 2.0):
 
 def _report(out, summary):
     print(f'anyrecon demo: {summary["keyframes"]} keyframes, {summary["generated_views"]} '
-          f'generated views; memory {summary["memory_points_before_generation"]} -> '
+          f'generated views ({summary["rejected_views"]} rejected by the fusion gate, not '
+          f'fused); memory {summary["memory_points_before_generation"]} -> '
           f'{summary["memory_points_after_generation"]} points, trajectory coverage '
           f'{summary["coverage_before"]:.2f} -> {summary["coverage_after"]:.2f}')
     if not summary['generator_trained']:

@@ -1,6 +1,6 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""``anyrecon eval``: held-out views of a scene reproduced by render, inpaint and anyrecon.
+"""``anyrecon eval``: held-out views reproduced by render, inpaint, anyrecon and inpaint_loop.
 
 The evaluation is ``loop.evaluation.evaluate`` (typed ``EvalSettings``); this
 module prints its progress on stderr and its report on stdout.
@@ -15,7 +15,8 @@ from anyrecon_ros.cli.options import generator_settings
 def add_parser(commands) -> None:
     """Register ``anyrecon eval`` with the subcommands' ``add_subparsers`` object."""
     evaluation = commands.add_parser(
-        'eval', help='reproduce held-out views of a scene: render, inpaint and anyrecon')
+        'eval', help='reproduce held-out views of a scene (render, inpaint, anyrecon, and the '
+                     'loop with Telea inpainting as its generator) and measure the maps')
     evaluation.add_argument('--scene', required=True,
                             help='posed-scene folder, COLMAP model, transforms.json scene, or '
                                  'synthetic:SEED')

@@ -4,11 +4,18 @@
 
 Input views of a scene build the memory (their depth where the scene has it,
 multi-view stereo where it does not). Each held-out target view is then
-produced three ways: ``render`` (the memory rendered into it), ``inpaint``
-(that render with its holes filled by OpenCV's Telea inpainting) and
+produced four ways: ``render`` (the memory rendered into it), ``inpaint``
+(that render with its holes filled by OpenCV's Telea inpainting),
 ``anyrecon`` (the closed loop along the targets, with the configured
-generator). Everything happens at the generator's working resolution: larger
-images are resized (distorted ones were undistorted on load) first.
+generator) and ``inpaint_loop`` (the same loop, from the same starting
+memory, with Telea inpainting as its generator: the classical baseline of the
+whole system). Everything happens at the generator's working resolution:
+larger images are resized (distorted ones were undistorted on load) first.
+
+The pixels the memory's render leaves uncovered are split by whether some
+input view saw their ground-truth surface (:func:`seen_by_captures`), and on
+procedural scenes the maps themselves are measured against the ground-truth
+mesh (:func:`map_quality`).
 """
 
 from dataclasses import dataclass
@@ -19,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anyrecon_ros.core.geometry_memory import GENERATED
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.image_grid import image_row
@@ -34,11 +42,21 @@ from anyrecon_ros.loop.reconstruction import LoopConfig
 from anyrecon_ros.loop.reconstruction import ReconstructionLoop
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
+from anyrecon_ros.model.pipelines.pipeline import SIZE_MULTIPLE
 
-METHODS = ('render', 'inpaint', 'anyrecon')
+METHODS = ('render', 'inpaint', 'anyrecon', 'inpaint_loop')
+# The methods that ran the loop, each on its own copy of the starting memory.
+LOOP_METHODS = ('anyrecon', 'inpaint_loop')
 INPAINT_RADIUS = 3
 # Chamfer distance: points sampled on the ground-truth mesh.
 MESH_SAMPLES = 200_000
+# A target pixel is seen by a capture view when its ground-truth point lands in
+# the view with the view's depth there within this share of it (occlusion test).
+SEEN_DEPTH_TOLERANCE = 0.05
+# Map accuracy and completeness: a point within this distance (m) of the mesh
+# is right; a mesh sample within it of a memory point is covered.
+MAP_TOLERANCE = 0.05
+COMPLETENESS_SAMPLES = 50_000
 
 
 @dataclass
@@ -160,6 +178,188 @@ def chamfer_distance(points: np.ndarray, mesh, samples: int = MESH_SAMPLES) -> f
     return float(0.5 * (to_mesh.mean() + to_points.mean()))
 
 
+def accuracy(points: np.ndarray, mesh, tolerance: float = MAP_TOLERANCE) -> float:
+    """Return the share of points within ``tolerance`` (m) of the mesh's surface; NaN if none.
+
+    The distance is the exact point-to-triangle distance (open3d ray casting).
+    """
+    import open3d as o3d
+    if not len(points):
+        return float('nan')
+    caster = o3d.t.geometry.RaycastingScene()
+    caster.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
+    distance = caster.compute_distance(
+        o3d.core.Tensor(np.asarray(points, np.float32))).numpy()
+    return float(np.mean(distance < tolerance))
+
+
+def completeness(points: np.ndarray, mesh, tolerance: float = MAP_TOLERANCE,
+                 samples: int = COMPLETENESS_SAMPLES, views=()) -> float:
+    """Return the share of the mesh's surface within ``tolerance`` (m) of some point.
+
+    Measured on ``samples`` points drawn uniformly on the surface (seeded, so
+    every memory is measured on the same ones); 0 for no points. With
+    ``views`` (CaptureViews with depth), only the samples some view sees
+    count (see :func:`seen_by_views`; the mesh's triangles must face
+    outwards, as boxes' do); NaN if they see none.
+    """
+    import open3d as o3d
+    o3d.utility.random.seed(0)
+    if len(views):
+        mesh = o3d.geometry.TriangleMesh(mesh).compute_triangle_normals()
+    surface = mesh.sample_points_uniformly(number_of_points=samples,
+                                           use_triangle_normal=bool(len(views)))
+    if len(views):
+        surface = surface.select_by_index(np.flatnonzero(seen_by_views(
+            np.asarray(surface.points), views, normals=np.asarray(surface.normals))).tolist())
+        if not len(surface.points):
+            return float('nan')
+    if not len(points):
+        return 0.0
+    return float(np.mean(np.asarray(surface.compute_point_cloud_distance(_cloud(points)))
+                         < tolerance))
+
+
+def map_quality(memory: GeometryMemory, mesh, views=(), start: GeometryMemory = None) -> dict:
+    """Return a memory's points, generated points, their accuracy, and its completeness.
+
+    ``generated_accuracy`` is the share of GENERATED points within
+    ``MAP_TOLERANCE`` of the mesh (NaN without any); ``completeness`` the
+    share of the mesh within it of any memory point; ``completeness_viewed``
+    the same over the part of the mesh ``views`` see (the evaluation's input
+    and target views: what it could hope to reconstruct; NaN without views).
+    With the ``start`` memory the loop began from, ``generated_new_*`` count
+    and judge only the generated points farther than ``MAP_TOLERANCE`` from
+    every starting point: new geometry, not the render's re-fused.
+    """
+    positions = memory.positions
+    generated = positions[memory.origins == GENERATED]
+    quality = {'points': int(len(positions)), 'generated_points': int(len(generated)),
+               'generated_accuracy': accuracy(generated, mesh)}
+    if start is not None:
+        new = generated
+        if len(generated) and len(start):
+            distance = np.asarray(_cloud(generated).compute_point_cloud_distance(
+                _cloud(start.positions)))
+            new = generated[distance > MAP_TOLERANCE]
+        quality.update({'generated_new_points': int(len(new)),
+                        'generated_new_accuracy': accuracy(new, mesh)})
+    quality['completeness'] = completeness(positions, mesh)
+    quality['completeness_viewed'] = (completeness(positions, mesh, views=views) if len(views)
+                                      else float('nan'))
+    return quality
+
+
+def _cloud(points: np.ndarray):
+    import open3d as o3d
+    return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
+
+
+def seen_by_captures(target, captures, tolerance: float = SEEN_DEPTH_TOLERANCE):
+    """Return (H, W) bool: target pixels whose ground-truth surface some capture view saw.
+
+    Each target pixel with a valid ground-truth depth is lifted to its 3D
+    point and projected into every capture view (CaptureViews, with depth);
+    it counts as seen when it lands inside one's image, in front of it, at a
+    depth within ``tolerance`` (relative) of that view's depth at the
+    (nearest) pixel, so points hidden behind something nearer are not seen.
+    Pixels without ground-truth depth are False. Returns None when the
+    target or every capture view lacks depth (an RGB-only scene): nothing is
+    known then.
+    """
+    captures = [view for view in captures if view.depth is not None]
+    if target.depth is None or not captures:
+        return None
+    depth = target.depth
+    rows, cols = np.nonzero(np.isfinite(depth) & (depth > 0))
+    z = depth[rows, cols].astype(np.float64)
+    camera = target.camera
+    local = np.stack([(cols - camera.cx) / camera.fx * z, (rows - camera.cy) / camera.fy * z,
+                      z], axis=1)
+    pose = np.asarray(target.camera_to_world, np.float64)
+    mask = np.zeros(depth.shape, bool)
+    mask[rows, cols] = seen_by_views(local @ pose[:3, :3].T + pose[:3, 3], captures, tolerance)
+    return mask
+
+
+def seen_by_views(world: np.ndarray, views, tolerance: float = SEEN_DEPTH_TOLERANCE,
+                  normals: np.ndarray = None):
+    """Return (N,) bool: which world points (N, 3) some view (with depth) sees.
+
+    A point is seen when it projects inside the view's image, in front of
+    it, at a depth within ``tolerance`` (relative) of the view's depth at
+    that (nearest) pixel: a point behind a nearer surface is hidden. With
+    the points' outward ``normals`` (N, 3), a point must also face the view,
+    so the back of a thin wall, within the tolerance of its front, is not seen.
+    """
+    world = np.asarray(world, np.float64)
+    seen = np.zeros(len(world), bool)
+    for view in views:
+        if view.depth is None:
+            continue
+        pose, camera = np.asarray(view.camera_to_world, np.float64), view.camera
+        # World to camera: R^T (X - t), written for row vectors.
+        points = (world - pose[:3, 3]) @ pose[:3, :3]
+        in_front = points[:, 2] > 1e-6
+        if normals is not None:
+            in_front &= np.einsum('ij,ij->i', normals, pose[:3, 3] - world) > 0
+        along = np.where(in_front, points[:, 2], 1.0)
+        u = np.rint(camera.fx * points[:, 0] / along + camera.cx)
+        v = np.rint(camera.fy * points[:, 1] / along + camera.cy)
+        candidates = np.flatnonzero(~seen & in_front & (u >= 0) & (u < camera.width)
+                                    & (v >= 0) & (v < camera.height))
+        observed = view.depth[v[candidates].astype(np.int64), u[candidates].astype(np.int64)]
+        with np.errstate(invalid='ignore'):
+            agree = (np.isfinite(observed) & (observed > 0)
+                     & (np.abs(along[candidates] - observed) < tolerance * observed))
+        seen[candidates[agree]] = True
+    return seen
+
+
+def unseen_split(target, render_mask: np.ndarray, captured) -> dict:
+    """Return the masks of the render's uncovered pixels, split by the capture views.
+
+    ``captured``: a ``seen_by_captures`` mask, or None (no depth: no split).
+    ``unseen_captured``: some input view saw the pixel's surface;
+    ``unseen_never``: none did; ``unseen_no_depth``: the target has no
+    ground-truth depth there, so nobody can tell. The three make up the
+    uncovered pixels.
+    """
+    unseen = ~render_mask
+    if captured is None:
+        return {'unseen_captured': None, 'unseen_never': None, 'unseen_no_depth': None}
+    known = np.isfinite(target.depth) & (target.depth > 0)
+    return {'unseen_captured': unseen & captured, 'unseen_never': unseen & known & ~captured,
+            'unseen_no_depth': unseen & ~known}
+
+
+# ---- the classical baseline as a generator ----------------------------------------------
+
+
+class InpaintGenerator:
+    """Telea inpainting with what ``ReconstructionLoop`` uses of a ``ViewGenerator``.
+
+    ``generate`` returns each render with its holes filled by Telea (the
+    capture views are not used); ``size_multiple`` and ``working_width`` are
+    the real generator's, so both loops run at the same size.
+    """
+
+    # Its views are real fills, not an untrained model's noise.
+    trained = True
+
+    def __init__(self, working_width: int, size_multiple: int = SIZE_MULTIPLE):
+        self.working_width = working_width
+        self.size_multiple = size_multiple
+
+    def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
+                 progress=None) -> np.ndarray:
+        """Return (T, H, W, 3) uint8: each render with its unmasked pixels inpainted."""
+        images = np.stack([_telea(render, mask) for render, mask in zip(renders, masks)])
+        if progress:
+            progress(0, 1, 1, 1)
+        return images
+
+
 # ---- the evaluation --------------------------------------------------------------------
 
 
@@ -173,33 +373,55 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
              f'{scene.camera.width}x{scene.camera.height}')
     memory, bank = GeometryMemory(settings.memory), ViewBank()
     mapper = Mapper(memory, bank)
+    captures = []
     for done, index in enumerate(inputs, 1):
-        mapper.add_keyframe(scene.view(index))
+        # The scene's own view: its depth (None in an RGB-only scene), not stereo's.
+        captures.append(scene.view(index))
+        mapper.add_keyframe(captures[-1])
         progress(f'anyrecon eval: inputs {done}/{len(inputs)}')
     truths = [scene.view(index) for index in targets]
     before = GeometryMemory.from_state_dict(memory.state_dict())
     renders = [before.render(scene.camera, truth.camera_to_world) for truth in truths]
     inpainted = [inpaint_render(render) for render in renders]
-    loop = ReconstructionLoop(memory, bank, generator,
-                              LoopConfig(generation_width=scene.camera.width))
-    generated = loop.run(scene.camera, [truth.camera_to_world for truth in truths],
-                         progress=ProgressPrinter())
-    predictions = {'render': [(r.rgb, r.depth) for r in renders],
-                   'inpaint': inpainted,
-                   'anyrecon': [_at_size(frame, scene.camera) for frame in generated]}
+    poses = [truth.camera_to_world for truth in truths]
+    config = LoopConfig(generation_width=scene.camera.width)
+    # Each loop fills its own copy of the starting memory; the bank is only read.
+    memories = {'anyrecon': memory,
+                'inpaint_loop': GeometryMemory.from_state_dict(before.state_dict())}
+    generators = {'anyrecon': generator,
+                  'inpaint_loop': InpaintGenerator(generator.working_width,
+                                                   generator.size_multiple)}
+    predictions = {'render': [(r.rgb, r.depth) for r in renders], 'inpaint': inpainted}
+    gate = {}
+    for name in LOOP_METHODS:
+        progress(f'anyrecon eval: the {name} loop')
+        loop = ReconstructionLoop(memories[name], bank, generators[name], config)
+        generated = loop.run(scene.camera, poses, progress=ProgressPrinter())
+        predictions[name] = [_at_size(frame, scene.camera) for frame in generated]
+        gate[name] = {key: int(value) for key, value in
+                      sorted(getattr(loop, 'gate_counts', {}).items())}
     per_view = [_view_metrics(index, truth, render, {name: predictions[name][i]
-                                                     for name in METHODS})
+                                                     for name in METHODS},
+                              seen_by_captures(truth, captures))
                 for i, (index, truth, render) in enumerate(zip(targets, truths, renders))]
     metrics = {'scene': spec, 'inputs': inputs, 'targets': targets,
                'resolution': [scene.camera.width, scene.camera.height],
                'generator_trained': generator.trained,
+               'seen_depth_tolerance': SEEN_DEPTH_TOLERANCE,
                'methods': {name: _means(per_view, name) for name in METHODS},
-               'per_view': per_view}
+               'per_view': per_view, 'fusion_gate': gate}
     if scene.procedural is not None:
         mesh = scene.procedural.mesh()
-        metrics['chamfer'] = {'render': chamfer_distance(before.positions, mesh),
-                              'inpaint': chamfer_distance(before.positions, mesh),
-                              'anyrecon': chamfer_distance(memory.positions, mesh)}
+        # render and inpaint add nothing to the starting memory.
+        initial = chamfer_distance(before.positions, mesh)
+        metrics['chamfer'] = {'render': initial, 'inpaint': initial}
+        metrics['chamfer'].update({name: chamfer_distance(memories[name].positions, mesh)
+                                   for name in LOOP_METHODS})
+        metrics['map'] = {'tolerance_m': MAP_TOLERANCE, 'mesh_samples': COMPLETENESS_SAMPLES,
+                          'before': map_quality(before, mesh, captures + truths)}
+        metrics['map'].update({name: map_quality(memories[name], mesh, captures + truths,
+                                                 start=before)
+                               for name in LOOP_METHODS})
     _write(out, metrics, truths, renders, predictions)
     return metrics
 
@@ -221,21 +443,35 @@ def _at_size(frame, camera):
 def inpaint_render(render):
     """Return (rgb, depth): a memory render with its holes filled by Telea inpainting."""
     holes = (~render.mask).astype(np.uint8)
-    rgb = cv2.inpaint(render.rgb, holes, INPAINT_RADIUS, cv2.INPAINT_TELEA)
     depth = cv2.inpaint(np.nan_to_num(render.depth).astype(np.float32), holes, INPAINT_RADIUS,
                         cv2.INPAINT_TELEA)
-    return rgb, np.where(depth > 0, depth, np.nan).astype(np.float32)
+    return _telea(render.rgb, render.mask), np.where(depth > 0, depth, np.nan).astype(np.float32)
 
 
-def _view_metrics(index, truth, render, predictions) -> dict:
+def _telea(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Return uint8 ``rgb`` with the pixels outside ``mask`` filled by Telea inpainting."""
+    return cv2.inpaint(rgb, (~mask).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+
+
+def _view_metrics(index, truth, render, predictions, captured=None) -> dict:
+    split = unseen_split(truth, render.mask, captured)
     row = {'frame': int(index), 'coverage': float(render.mask.mean())}
+    # Shares of all the target's pixels; None where the scene has no depth.
+    row.update({f'share_{part}': None if mask is None else float(mask.mean())
+                for part, mask in split.items()})
     for name, (rgb, depth) in predictions.items():
         figures = {'psnr': psnr(rgb, truth.rgb), 'ssim': ssim(rgb, truth.rgb),
                    'psnr_unseen': psnr(rgb, truth.rgb, ~render.mask),
                    'coverage': row['coverage']}
-        if truth.depth is not None and depth is not None:
-            figures['depth_abs_rel'], figures['depth_delta_1_25'] = depth_errors(depth,
-                                                                                 truth.depth)
+        for part in ('unseen_captured', 'unseen_never'):
+            figures[f'psnr_{part}'] = (float('nan') if split[part] is None
+                                       else psnr(rgb, truth.rgb, split[part]))
+        figures.update({key: value for key, value in row.items() if key.startswith('share_')})
+        if truth.depth is not None:
+            # A loop view the fusion gate refused has no depth: no figures (null).
+            figures['depth_abs_rel'], figures['depth_delta_1_25'] = (
+                (float('nan'), float('nan')) if depth is None else depth_errors(depth,
+                                                                                truth.depth))
         row[name] = figures
     return row
 
@@ -256,7 +492,8 @@ def _write(out, metrics, truths, renders, predictions):
     rows = []
     for i, (truth, render) in enumerate(zip(truths, renders)):
         rows.append(image_row([truth.rgb, tint_holes(render.rgb, render.mask),
-                               predictions['inpaint'][i][0], predictions['anyrecon'][i][0]]))
+                               predictions['inpaint'][i][0], predictions['anyrecon'][i][0],
+                               predictions['inpaint_loop'][i][0]]))
     write_rgb(out / 'compare.png', stack_rows(rows))
     (out / 'report.md').write_text(report_markdown(metrics))
 
@@ -279,10 +516,81 @@ def report_markdown(metrics: dict) -> str:
         if 'chamfer' in metrics:
             cells.append(_cell(metrics['chamfer'][name]))
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    lines += ['', 'Each row of `compare.png` is one target: ground truth, render (holes tinted), '
-              'inpaint, anyrecon.',
+    lines += ['', '`inpaint_loop` is the same loop as `anyrecon` with Telea inpainting as its '
+              'generator.' + _gate_sentence(metrics), ''] + _unseen_lines(metrics)
+    lines += _map_lines(metrics)
+    lines += ['Each row of `compare.png` is one target: ground truth, render (holes tinted), '
+              'inpaint, anyrecon, inpaint_loop.',
               '', '![compare](compare.png)', '']
     return '\n'.join(lines)
+
+
+def _gate_sentence(metrics: dict) -> str:
+    """Return how many views each loop's fusion gate let into the memory ('' if not counted)."""
+    parts = []
+    for name, counts in metrics.get('fusion_gate', {}).items():
+        views = {key[len('views_'):]: value for key, value in counts.items()
+                 if key.startswith('views_') and value}
+        if views:
+            refused = ', '.join(f'{value} {verdict}' for verdict, value in views.items()
+                                if verdict != 'accepted')
+            parts.append(f'{name} {views.get("accepted", 0)} of {sum(views.values())}'
+                         + (f' ({refused})' if refused else ''))
+    if not parts:
+        return ''
+    return (' Views the fusion gate let into the memory: ' + '; '.join(parts) + '; a refused '
+            'view has no depth.')
+
+
+def _unseen_lines(metrics: dict) -> list:
+    """Return the report's section on the uncovered pixels, split by the capture views."""
+    means = metrics['methods']['render']
+    unseen = 1.0 - means['coverage']
+    lines = ['## Pixels the memory did not cover', '']
+    if means.get('share_unseen_captured') is None:
+        return lines + [f'{_percent(unseen)} of the target pixels; the scene has no depth, so '
+                        'which of them an input view saw is unknown.', '']
+    lines += [f'{_percent(unseen)} of the target pixels: '
+              f'{_percent(means["share_unseen_captured"])} seen by some input view (the memory '
+              'lost them), '
+              f'{_percent(means["share_unseen_never"])} seen by none'
+              + (f', {_percent(means["share_unseen_no_depth"])} without ground-truth depth'
+                 if means['share_unseen_no_depth'] else '') + '.', '',
+              '| method | PSNR unseen | PSNR unseen, captured | PSNR unseen, never seen |',
+              '|---|---|---|---|']
+    for name in METHODS:
+        cells = [_cell(metrics['methods'][name].get(key))
+                 for key in ('psnr_unseen', 'psnr_unseen_captured', 'psnr_unseen_never')]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return lines + ['']
+
+
+def _map_lines(metrics: dict) -> list:
+    """Return the report's section on the maps against the ground-truth mesh (procedural)."""
+    if 'map' not in metrics:
+        return []
+    quality = metrics['map']
+    tolerance = f'{quality["tolerance_m"] * 100:g} cm'
+    lines = ['## The map against the ground-truth mesh', '',
+             f'Generated accuracy: share of the generated points within {tolerance} of the '
+             f'mesh (new: of those farther than {tolerance} from the starting memory); '
+             f'completeness: share of the mesh within {tolerance} of a memory point, over the '
+             'whole mesh and over the part the input and target views see.', '',
+             '| memory | points | generated (new) | generated accuracy | new accuracy | '
+             'completeness | completeness, viewed |',
+             '|---|---|---|---|---|---|---|']
+    for name in ('before',) + LOOP_METHODS:
+        row = quality[name]
+        lines.append(f'| {name} | {row["points"]} | {row["generated_points"]} '
+                     f'({row.get("generated_new_points", 0)}) | '
+                     f'{_cell(row["generated_accuracy"])} | '
+                     f'{_cell(row.get("generated_new_accuracy"))} | '
+                     f'{_cell(row["completeness"])} | {_cell(row["completeness_viewed"])} |')
+    return lines + ['']
+
+
+def _percent(share) -> str:
+    return f'{100 * share:.3g} %'
 
 
 def _cell(value) -> str:

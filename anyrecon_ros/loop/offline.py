@@ -91,8 +91,10 @@ def run_offline(frames, out, settings: OfflineSettings = OfflineSettings(),
     write_generated_images(out, frames_out)
     write_memory(out, memory)
     write_loop_sheet(out / 'contact_sheet.png', before, bank, frames_out)
-    summary = loop_summary(before, memory, camera, trajectory.poses, len(keyframes), frames_out,
-                           generator.trained)
+    fused = sum(frame.depth is not None for frame in frames_out)
+    summary = loop_summary(before, memory, camera, trajectory.poses, len(keyframes),
+                           generator.trained, fused, len(frames_out) - fused,
+                           loop.gate_counts['pixels_rejected'])
     summary['topics'] = {topic: {'read': count} for topic, count in sorted(
         (topic_counts or {}).items())}
     summary['dropped'] = dict(drops)

@@ -56,12 +56,21 @@ def sample_indices(count: int, samples: int = SHEET_COLUMNS) -> list:
     return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(samples, count))})
 
 
-def write_loop_sheet(path, memory_before: GeometryMemory, bank, frames) -> Path:
+def write_loop_sheet(path, memory_before: GeometryMemory, bank, frames, camera=None,
+                     poses=None) -> Path:
     """Write the contact sheet of a loop run: a few views spread along the trajectory.
 
     Rows: the capture views they were conditioned on, the memory as it was
     before the loop rendered into them (holes tinted), and the generated views.
+    With no generated view to show (the fusion gate rejected them all), the
+    renders along ``poses`` at ``camera`` are shown over an empty third row.
     """
+    if not frames and poses is not None and len(poses):
+        chosen = [poses[index] for index in sample_indices(len(poses))]
+        renders = [memory_before.render(camera, pose) for pose in chosen]
+        captures = [view.rgb for view in bank.views()[:SHEET_COLUMNS]]
+        return write_contact_sheet(path, captures, [render.rgb for render in renders],
+                                   [render.mask for render in renders], [])
     chosen = [frames[index] for index in sample_indices(len(frames))]
     references = list(dict.fromkeys(view_id for frame in chosen
                                     for view_id in frame.reference_ids))
@@ -73,10 +82,17 @@ def write_loop_sheet(path, memory_before: GeometryMemory, bank, frames) -> Path:
 
 
 def loop_summary(memory_before: GeometryMemory, memory_after: GeometryMemory, camera, poses,
-                 keyframes: int, frames, generator_trained: bool) -> dict:
-    """Return the figures every loop run reports (``summary.json``, without ``topics``)."""
-    return {'keyframes': keyframes, 'generated_views': len(frames),
-            'trajectory_views': len(poses),
+                 keyframes: int, generator_trained: bool, fused_views: int,
+                 rejected_views: int, rejected_pixels: int) -> dict:
+    """Return the figures every loop run reports (``summary.json``, without ``topics``).
+
+    ``fused_views`` passed the fusion gate; ``rejected_views`` did not and
+    added nothing to the memory; ``rejected_pixels`` are depth pixels of
+    fused views the gate refused. Coverage counts only what was fused.
+    """
+    return {'keyframes': keyframes, 'generated_views': fused_views + rejected_views,
+            'fused_views': fused_views, 'rejected_views': rejected_views,
+            'rejected_pixels': rejected_pixels, 'trajectory_views': len(poses),
             'memory_points_before_generation': len(memory_before),
             'memory_points_after_generation': len(memory_after),
             'coverage_before': trajectory_coverage(memory_before, camera, poses),

@@ -5,14 +5,18 @@
 For each segment of the trajectory: retrieve the capture views that see what
 the segment's views see, render the memory into every view (colour, depth,
 visibility), run the generator, complete the depth of each generated view
-from the rendered depth, and fuse it into the memory as GENERATED geometry
-(lower weight than captured data) before the next segment, so later
-segments render, and are conditioned on, what earlier ones filled in.
+from the rendered depth, pass it through the fusion gate
+(``core.fusion_gate``: the view must reproduce its render, its new pixels
+must agree with the neighbouring views), and fuse what passed into the
+memory as GENERATED geometry (lower weight than captured data) before the
+next segment, so later segments render, and are conditioned on, what earlier
+ones filled in. A rejected view is returned without depth, and counted.
 
 The offline command, the demo, the evaluation and the generator node all run
 this one class. Progress goes to a callback as :class:`LoopProgress`.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -23,6 +27,8 @@ from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.config_fields import check_ranges
 from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.depth.completion import complete_depth
+from anyrecon_ros.core.fusion_gate import gate_segment
+from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.planning import cut_segments
 from anyrecon_ros.core.planning import segment_length_setting
@@ -74,6 +80,7 @@ class LoopProgress:
     step: int = 0
     steps: int = 0
     generated_views: int = 0
+    rejected_views: int = 0   # generated views the fusion gate refused (not fused)
 
 
 class ReconstructionLoop:
@@ -82,15 +89,19 @@ class ReconstructionLoop:
     ``memory`` and ``bank`` are shared, not copied: the loop reads the capture
     views from ``bank`` and fuses into ``memory``. ``generator`` is a
     :class:`anyrecon_ros.model.pipelines.generator.ViewGenerator` (or anything with its
-    ``generate`` and ``size_multiple``).
+    ``generate`` and ``size_multiple``). ``gate_counts`` counts the fusion
+    gate's verdicts over every run: views by verdict, and the pixels fused and
+    rejected.
     """
 
     def __init__(self, memory: GeometryMemory, bank: ViewBank, generator,
-                 config: LoopConfig = LoopConfig()):
+                 config: LoopConfig = LoopConfig(), gate: GateConfig = GateConfig()):
         self.memory = memory
         self.bank = bank
         self.generator = generator
         self.config = config
+        self.gate = gate
+        self.gate_counts = Counter()
 
     def generation_camera(self, camera: PinholeCamera) -> PinholeCamera:
         """Return ``camera`` scaled to the generation width, both sides on the model's grid."""
@@ -121,15 +132,20 @@ class ReconstructionLoop:
             first_new = start if segment_id == 0 else start + self.config.segment_overlap
 
             def stage(name, step=0, steps=0, segment_id=segment_id):
-                report(LoopProgress(segment_id, len(segments), name, step, steps, len(frames)))
+                report(LoopProgress(segment_id, len(segments), name, step, steps, len(frames),
+                                    self._rejected_views()))
             for frame in self._run_segment(camera, poses, start, end, first_new, segment_id,
                                            stage):
                 frames.append(frame)
                 if on_frame:
                     on_frame(frame)
         report(LoopProgress(len(segments) - 1, len(segments), 'done',
-                            generated_views=len(frames)))
+                            generated_views=len(frames), rejected_views=self._rejected_views()))
         return frames
+
+    def _rejected_views(self) -> int:
+        return sum(count for verdict, count in self.gate_counts.items()
+                   if verdict.startswith('views_') and verdict != 'views_accepted')
 
     def _run_segment(self, camera, poses, start, end, first_new, segment_id, report):
         """Generate a segment; yield its new frames, each once fused."""
@@ -145,19 +161,30 @@ class ReconstructionLoop:
             capture, np.stack([render.rgb for render in renders]),
             np.stack([render.mask for render in renders]),
             lambda chunk, chunks, step, steps: report('generate', step=step, steps=steps))
+        completions = [complete_depth(image, render.depth, render.mask)
+                       for image, render in zip(images, renders)]
+        depths = [np.where(completed.confidence >= self.config.min_depth_confidence,
+                           completed.depth, np.nan).astype(np.float32)
+                  for completed in completions]
+        verdicts = gate_segment(camera, segment_poses, images, depths, renders, self.gate)
         for offset in range(first_new - start, end - start):
             report('fuse')
-            render = renders[offset]
-            completed = complete_depth(images[offset], render.depth, render.mask)
-            depth = np.where(completed.confidence >= self.config.min_depth_confidence,
-                             completed.depth, np.nan).astype(np.float32)
+            verdict = verdicts[offset]
+            self.gate_counts[f'views_{verdict.verdict}'] += 1
+            self.gate_counts['pixels_fused'] += int(verdict.fused.sum())
+            # The new geometry: fused pixels the memory did not cover.
+            self.gate_counts['new_pixels_fused'] += int(
+                (verdict.fused & ~renders[offset].mask).sum())
+            self.gate_counts['pixels_rejected'] += verdict.rejected_pixels
             frame = GeneratedFrame(
                 segment_id=segment_id, index=start + offset, rgb=images[offset],
-                mask=render.mask, camera=camera, camera_to_world=segment_poses[offset],
-                reference_ids=tuple(int(view_id) for view_id in reference_ids), depth=depth)
+                mask=renders[offset].mask, camera=camera, camera_to_world=segment_poses[offset],
+                reference_ids=tuple(int(view_id) for view_id in reference_ids),
+                depth=(np.where(verdict.fused, depths[offset], np.nan).astype(np.float32)
+                       if verdict.accepted else None))
             # Generated geometry goes in at the memory's lower generated weight,
             # scaled by how sure the completion is (1 where the memory was seen).
-            self.memory.insert_view(frame, confidence=completed.confidence)
+            self.memory.insert_view(frame, confidence=completions[offset].confidence)
             yield frame
 
     def references(self, camera: PinholeCamera, segment_poses) -> list:

@@ -24,6 +24,7 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from anyrecon_ros.core.drop_counter import DropCounter
+from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.map_session import MapSession
 from anyrecon_ros.loop.reconstruction import LoopConfig
@@ -67,6 +68,7 @@ class GeneratorNode(Node):
         self.frame_id = declare_shared(self, 'frame_id')
         settings = declare_config(self, GeneratorSettings())
         self.loop_config = declare_config(self, LoopConfig())
+        self.gate_config = declare_config(self, GateConfig())
         # The memory rebuilt from keyframes: at the memory node's voxel size.
         memory_config = declare_config(self, MemoryConfig(), ('voxel_size',))
         self.generator = ViewGenerator.load(settings)
@@ -196,14 +198,15 @@ class GeneratorNode(Node):
         self.trajectories_done = trajectory_id
         camera = self.session.bank.views()[-1].camera
         loop = ReconstructionLoop(self.session.memory, self.session.bank, self.generator,
-                                  self.loop_config)
+                                  self.loop_config, self.gate_config)
         self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
         self._cancel.clear()
 
         def progress(update):
             if self._cancel.is_set() or self._stopping:
                 raise GenerationCancelled()
-            self._publish_progress(trajectory_id, update.stage, update)
+            self._publish_progress(trajectory_id, update.stage, update,
+                                   rejected_pixels=loop.gate_counts['pixels_rejected'])
         try:
             loop.run(camera, poses, progress=progress, on_frame=self._publish_frame)
         except GenerationCancelled:
@@ -214,13 +217,16 @@ class GeneratorNode(Node):
             self._publish_progress(trajectory_id, 'failed', message=str(error))
 
     def _publish_frame(self, frame) -> None:
+        if frame.depth is None:
+            return   # rejected by the fusion gate: counted in ~/progress, never fused
         stamp = self.get_clock().now().to_msg()
         msg = generated_frame_to_msg(frame, self.frame_id, stamp)
         self.generated_pub.publish(msg)
         self.image_pub.publish(msg.image)
         self.generated_count += 1
 
-    def _publish_progress(self, trajectory_id, stage, update=None, message='') -> None:
+    def _publish_progress(self, trajectory_id, stage, update=None, message='',
+                          rejected_pixels=0) -> None:
         msg = GenerationProgress()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.frame_id
@@ -232,6 +238,8 @@ class GeneratorNode(Node):
             msg.segment, msg.segments = update.segment, update.segments
             msg.step, msg.steps = update.step, update.steps
             msg.generated_views = update.generated_views
+            msg.rejected_views = update.rejected_views
+            msg.rejected_pixels = rejected_pixels
         self.progress_pub.publish(msg)
 
     def destroy_node(self):

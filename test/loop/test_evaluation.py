@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """``anyrecon eval``: splits, metrics, and the command on procedural and real scenes."""
 
+from dataclasses import replace
 import json
 from pathlib import Path
 
@@ -10,20 +11,33 @@ import numpy as np
 import pytest
 
 from anyrecon_ros.cli.main import main
+from anyrecon_ros.core.geometry_memory import CAPTURED
+from anyrecon_ros.core.geometry_memory import GENERATED
+from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.scene_io import write_transforms_json
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
+from anyrecon_ros.loop.evaluation import accuracy
 from anyrecon_ros.loop.evaluation import chamfer_distance
+from anyrecon_ros.loop.evaluation import completeness
 from anyrecon_ros.loop.evaluation import depth_errors
+from anyrecon_ros.loop.evaluation import InpaintGenerator
+from anyrecon_ros.loop.evaluation import LOOP_METHODS
+from anyrecon_ros.loop.evaluation import map_quality
 from anyrecon_ros.loop.evaluation import METHODS
 from anyrecon_ros.loop.evaluation import psnr
+from anyrecon_ros.loop.evaluation import seen_by_captures
+from anyrecon_ros.loop.evaluation import seen_by_views
 from anyrecon_ros.loop.evaluation import split_frames
 from anyrecon_ros.loop.evaluation import ssim
 from anyrecon_ros.loop.evaluation import ssim_map
 
 REDKITCHEN = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'redkitchen'
-METRIC_KEYS = {'psnr', 'ssim', 'psnr_unseen', 'coverage'}
+METRIC_KEYS = {'psnr', 'ssim', 'psnr_unseen', 'coverage', 'psnr_unseen_captured',
+               'psnr_unseen_never', 'share_unseen_captured', 'share_unseen_never',
+               'share_unseen_no_depth'}
+SHARES = ('share_unseen_captured', 'share_unseen_never', 'share_unseen_no_depth')
 
 
 def test_default_splits():
@@ -90,6 +104,69 @@ def test_depth_errors_and_chamfer():
     assert chamfer_distance(on_surface + [0.0, 0.0, 0.5], mesh) > 0.2
 
 
+def test_accuracy_and_completeness_against_the_mesh():
+    scene = ProceduralScene(seed=0)
+    mesh = scene.mesh()
+    # Dense enough that every mesh sample has a point within 5 cm (~3 cm apart).
+    on_surface = np.asarray(mesh.sample_points_uniformly(300_000).points)
+    off_surface = on_surface + [0.2, 0.2, 0.2]
+    assert accuracy(on_surface, mesh) == 1.0
+    assert accuracy(off_surface, mesh) < 0.3
+    assert np.isnan(accuracy(np.empty((0, 3)), mesh))
+    assert completeness(on_surface, mesh) > 0.95
+    assert completeness(on_surface[:1000], mesh) < 0.2
+    # What one view sees: a small part of the whole mesh, all of the viewed part.
+    view = scene.capture_view(default_camera().scaled(64, 48), scene.camera_path(4)[0], 0)
+    visible = on_surface[seen_by_views(on_surface, [view])]
+    assert 0 < len(visible) < 0.2 * len(on_surface)
+    assert completeness(visible, mesh) < 0.3
+    assert completeness(visible, mesh, views=[view]) > 0.95
+    assert completeness(np.empty((0, 3)), mesh) == 0.0
+    memory = GeometryMemory()
+    grey = np.full((len(on_surface), 3), 128.0)
+    memory.fuse_points(on_surface, grey, np.ones(len(on_surface)), origin=CAPTURED)
+    quality = map_quality(memory, mesh)
+    assert quality['generated_points'] == 0 and np.isnan(quality['generated_accuracy'])
+    assert quality['completeness'] > 0.95 and quality['points'] == len(memory)
+    memory.fuse_points(off_surface, grey, np.ones(len(on_surface)), origin=GENERATED)
+    quality = map_quality(memory, mesh)
+    assert quality['generated_points'] == memory.count(GENERATED) > 0
+    assert quality['generated_accuracy'] < 0.3
+
+
+def test_seen_by_captures_on_constructed_views():
+    camera, scene = default_camera().scaled(32, 24), ProceduralScene(seed=0)
+    poses = scene.camera_path(8)
+    target = scene.capture_view(camera, poses[0], 0)
+    assert np.isfinite(target.depth).all()
+    # An input view identical to the target sees every pixel of it.
+    assert seen_by_captures(target, [target]).all()
+    # Behind an occluder (the input's depth half the surface's), nothing is seen.
+    occluded = replace(target, depth=target.depth / 2)
+    assert not seen_by_captures(target, [occluded]).any()
+    # A view looking the other way sees nothing of it; with both, all is seen.
+    turned = poses[0].copy()
+    turned[:3, :3] = turned[:3, :3] @ np.diag([-1.0, 1.0, -1.0])
+    away = scene.capture_view(camera, turned, 1)
+    assert not seen_by_captures(target, [away]).any()
+    assert seen_by_captures(target, [away, target]).all()
+    # Without depth (an RGB-only scene) nobody knows.
+    assert seen_by_captures(replace(target, depth=None), [target]) is None
+    assert seen_by_captures(target, [replace(target, depth=None)]) is None
+
+
+def test_the_inpaint_generator_fills_only_the_holes():
+    rng = np.random.default_rng(0)
+    renders = rng.integers(0, 256, (3, 32, 48, 3), dtype=np.uint8)
+    masks = rng.random((3, 32, 48)) > 0.3
+    steps = []
+    generator = InpaintGenerator(working_width=48)
+    images = generator.generate(renders[:1], renders, masks, lambda *step: steps.append(step))
+    assert images.shape == renders.shape and images.dtype == np.uint8
+    assert (images[masks] == renders[masks]).all() and steps
+    assert generator.trained and generator.size_multiple == 16
+
+
 def test_large_images_are_resized_to_the_working_width():
     scene = WorkingScene(str(REDKITCHEN), width=256)
     assert (scene.camera.width, scene.camera.height) == (256, 192)
@@ -101,18 +178,41 @@ def test_large_images_are_resized_to_the_working_width():
 
 def _check(out: Path, targets: int, chamfer: bool, depth: bool):
     metrics = json.loads((out / 'metrics.json').read_text())
-    assert {'scene', 'inputs', 'targets', 'methods', 'per_view'} <= set(metrics)
+    assert {'scene', 'inputs', 'targets', 'methods', 'per_view', 'fusion_gate'} <= set(metrics)
     assert set(metrics['methods']) == set(METHODS)
+    assert set(metrics['fusion_gate']) == set(LOOP_METHODS)
     for method in METHODS:
         keys = set(metrics['methods'][method])
         assert METRIC_KEYS <= keys
         assert ('depth_abs_rel' in keys) == depth
     assert len(metrics['targets']) == len(metrics['per_view']) == targets
-    assert ('chamfer' in metrics) == chamfer
+    for row in metrics['per_view']:
+        # The uncovered pixels: seen by an input view, by none, or without depth.
+        assert sum(row[share] for share in SHARES) == pytest.approx(1.0 - row['coverage'])
+        for method in METHODS:
+            assert all(row[method][share] == row[share] for share in SHARES)
+    means = metrics['methods']['render']
+    assert sum(means[share] for share in SHARES) == pytest.approx(1.0 - means['coverage'])
+    assert ('chamfer' in metrics) == chamfer == ('map' in metrics)
+    if chamfer:
+        assert set(metrics['chamfer']) == set(METHODS)
+        quality = metrics['map']
+        assert quality['before']['generated_points'] == 0
+        for name in ('before',) + LOOP_METHODS:
+            accurate = quality[name]['generated_accuracy']
+            assert (accurate is None) == (quality[name]['generated_points'] == 0)
+            assert accurate is None or 0.0 <= accurate <= 1.0
+            assert 0.0 <= quality[name]['completeness'] <= 1.0
+        for name in LOOP_METHODS:
+            # The loop only adds points.
+            assert quality[name]['completeness'] >= quality['before']['completeness']
+            assert quality[name]['points'] >= quality['before']['points']
     compare = cv2.imread(str(out / 'compare.png'))
     assert compare.shape[0] >= targets * 120
     report = (out / 'report.md').read_text()
-    assert '| anyrecon |' in report and '![compare](compare.png)' in report
+    assert '| anyrecon |' in report and '| inpaint_loop |' in report
+    assert '![compare](compare.png)' in report and 'PSNR unseen, never seen' in report
+    assert ('completeness' in report) == chamfer
     return metrics
 
 
@@ -127,6 +227,9 @@ def test_eval_on_a_small_procedural_scene(tmp_path):
     assert inpaint['psnr_unseen'] > render['psnr_unseen']
     assert metrics['resolution'] == [128, 96]
     assert 0 < metrics['chamfer']['anyrecon'] < 1.0
+    # Exact depth everywhere: every uncovered pixel is either seen by an input or not.
+    assert render['share_unseen_no_depth'] == 0.0
+    assert render['share_unseen_never'] > 0.0
 
 
 def test_eval_on_redkitchen_frames(tmp_path):

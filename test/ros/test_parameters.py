@@ -16,6 +16,7 @@ import rclpy
 from rclpy.node import Node
 
 from anyrecon_ros.core.config_fields import setting
+from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.mapping import MappingConfig
 from anyrecon_ros.core.planning import CoverageConfig
@@ -40,13 +41,14 @@ CLASSES = {'memory_node': MemoryNode, 'planner_node': PlannerNode,
 CONFIGS = {
     'memory_node': [(MemoryConfig, None), (MappingConfig, None), (PairingConfig, None)],
     'planner_node': [(CoverageConfig, None), (MemoryConfig, ('voxel_size',))],
-    'generator_node': [(GeneratorSettings, None), (LoopConfig, None),
+    'generator_node': [(GeneratorSettings, None), (LoopConfig, None), (GateConfig, None),
                        (MemoryConfig, ('voxel_size',))],
     'synthetic_camera': [],
 }
 # Configs that check their own ranges in __post_init__ (GeneratorSettings is
 # checked when a generator loads, ViewGenerator.load).
-VALIDATING = (MemoryConfig, MappingConfig, PairingConfig, CoverageConfig, LoopConfig)
+VALIDATING = (MemoryConfig, MappingConfig, PairingConfig, CoverageConfig, LoopConfig,
+              GateConfig)
 # The same name with another meaning in each node that has it.
 DISTINCT = {'seed'}
 

@@ -5,7 +5,8 @@
 The backbone is diffusers' ``WanTransformer3DModel`` unchanged (so official
 Wan2.1-I2V weights load into it); AnyRecon adds three things:
 
-* a 36-channel input per latent pixel (see ``pack_conditioning``);
+* a 2C + 4-channel input per latent pixel for C latent channels (see
+  ``pack_conditioning``): 36 for the Wan VAE's 16, 68 for TAEF2's 32;
 * context-window sparse self-attention (``ContextWindowAttnProcessor``)
   on every block, switchable with ``set_attention``;
 * a stored embedding of the empty prompt, used when no text embedding is
@@ -23,6 +24,7 @@ import torch
 
 from anyrecon_ros.model.models.attention import ContextWindowAttnProcessor
 
+# The Wan VAE's latent channels: the official model's geometry.
 LATENT_CHANNELS = 16
 MASK_CHANNELS = 4
 # Wan's UMT5 text context length; diffusers' I2V processor assumes it too.
@@ -32,9 +34,10 @@ WAN_TEXT_SEQ_LEN = 512
 class AnyReconTransformer(WanTransformer3DModel):
     """Wan2.1-I2V transformer with AnyRecon's input layout, sparse attention and empty prompt.
 
-    Takes (B, 36, F, H, W) latents (``pack_conditioning``) and returns the
-    (B, 16, F, H, W) flow-matching velocity. Extra configuration on top of
-    ``WanTransformer3DModel``'s:
+    Takes (B, 2C + 4, F, H, W) latents (``pack_conditioning``; 36 for the
+    Wan VAE's C = 16) and returns the (B, C, F, H, W) flow-matching
+    velocity; C is ``out_channels`` (see :func:`channel_config`). Extra
+    configuration on top of ``WanTransformer3DModel``'s:
 
     * ``sparse_attention``: context-window self-attention (True) or full
       self-attention with diffusers' stock processor (False);
@@ -67,17 +70,20 @@ class AnyReconTransformer(WanTransformer3DModel):
         self.set_attention(sparse_attention)
 
     @classmethod
-    def tiny_config(cls) -> dict:
-        """Return a few-thousand-parameter configuration for tests and CPU smoke runs."""
+    def tiny_config(cls, latent_channels: int = LATENT_CHANNELS) -> dict:
+        """Return a few-thousand-parameter configuration for tests and CPU smoke runs.
+
+        ``latent_channels`` is the VAE's (16: Wan, 32: TAEF2); see :func:`channel_config`.
+        """
         return {'num_layers': 2, 'num_attention_heads': 2, 'attention_head_dim': 32,
-                'ffn_dim': 128, 'text_dim': 32, 'text_seq_len': 4, 'freq_dim': 32}
+                'ffn_dim': 128, 'text_dim': 32, 'text_seq_len': 4, 'freq_dim': 32,
+                **channel_config(latent_channels)}
 
     @classmethod
     def official_14b_config(cls) -> dict:
         """Return the Wan2.1-I2V-14B geometry AnyRecon fine-tunes (about 16 billion weights)."""
         return {'patch_size': (1, 2, 2), 'num_attention_heads': 40, 'attention_head_dim': 128,
-                'in_channels': 2 * LATENT_CHANNELS + MASK_CHANNELS,
-                'out_channels': LATENT_CHANNELS, 'text_dim': 4096, 'freq_dim': 256,
+                **channel_config(LATENT_CHANNELS), 'text_dim': 4096, 'freq_dim': 256,
                 'ffn_dim': 13824, 'num_layers': 40, 'cross_attn_norm': True,
                 'qk_norm': 'rms_norm_across_heads', 'eps': 1e-6, 'image_dim': 1280,
                 'added_kv_proj_dim': 5120, 'rope_max_seq_len': 1024,
@@ -102,7 +108,7 @@ class AnyReconTransformer(WanTransformer3DModel):
                 encoder_hidden_states: torch.Tensor = None,
                 encoder_hidden_states_image: torch.Tensor = None, return_dict: bool = True,
                 attention_kwargs: dict = None):
-        """Predict the velocity of (B, 36, F, H, W) ``hidden_states`` at ``timestep``.
+        """Predict the velocity of (B, 2C + 4, F, H, W) ``hidden_states`` at ``timestep``.
 
         ``encoder_hidden_states`` (B, L, text_dim) defaults to the stored
         empty-prompt embedding. ``encoder_hidden_states_image`` (CLIP tokens)
@@ -128,20 +134,30 @@ class AnyReconTransformer(WanTransformer3DModel):
                 block.attn1.processor.tokens_per_frame = tokens
 
 
+def channel_config(latent_channels: int = LATENT_CHANNELS) -> dict:
+    """Return the transformer's ``in_channels`` and ``out_channels`` for a VAE's latent channels.
+
+    In: noisy latents, mask and condition latents (2C + 4); out: the velocity (C).
+    """
+    return {'in_channels': 2 * latent_channels + MASK_CHANNELS, 'out_channels': latent_channels}
+
+
 def pack_conditioning(noisy: torch.Tensor, mask: torch.Tensor,
                       condition_latents: torch.Tensor) -> torch.Tensor:
-    """Stack the transformer's 36 input channels: (B, 36, F, H, W).
+    """Stack the transformer's 2C + 4 input channels: (B, 2C + 4, F, H, W).
 
+    C is ``noisy``'s channel count (16 for the Wan VAE: 36 channels).
     Channel order, as Wan2.1-I2V and AnyRecon expect it:
 
-    * 0-15: ``noisy``, the (B, 16, F, H, W) latents being denoised;
-    * 16-19: ``mask``, (B, 4, F, H, W), 1 where a latent pixel is known
+    * 0 to C-1: ``noisy``, the (B, C, F, H, W) latents being denoised;
+    * C to C+3: ``mask``, (B, 4, F, H, W), 1 where a latent pixel is known
       (capture views, rendered pixels), 0 where it is to be generated;
-    * 20-35: ``condition_latents``, (B, 16, F, H, W), the VAE latents of the
-      conditioning frames (captures and renders).
+    * C+4 to 2C+3: ``condition_latents``, (B, C, F, H, W), the VAE latents
+      of the conditioning frames (captures and renders).
     """
-    expected = {'noisy': (noisy, LATENT_CHANNELS), 'mask': (mask, MASK_CHANNELS),
-                'condition_latents': (condition_latents, LATENT_CHANNELS)}
+    latent = noisy.shape[1] if noisy.ndim == 5 else LATENT_CHANNELS
+    expected = {'noisy': (noisy, latent), 'mask': (mask, MASK_CHANNELS),
+                'condition_latents': (condition_latents, latent)}
     for name, (tensor, channels) in expected.items():
         if tensor.ndim != 5 or tensor.shape[1] != channels:
             raise ValueError(f'{name} must be (B, {channels}, F, H, W), got {tuple(tensor.shape)}')

@@ -1,6 +1,6 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Frame-wise use of the Wan VAE: every image is its own one-frame video.
+"""Frame-wise VAEs: every image is its own latent frame (Wan VAE or TAEF2).
 
 AnyRecon conditions on an unordered set of views, so it must not compress
 time: N images give N latent frames. The Wan VAE is causal in time and
@@ -11,6 +11,11 @@ A causal 3D convolution on a one-frame video only ever multiplies its last
 temporal tap with real data (the other taps see the causal zero padding), so
 for one-frame inputs every ``WanCausalConv3d`` runs as the equivalent 2D
 convolution: the same weights and result, about half the VAE's time on a CPU.
+
+The per-image ``TinyFrameAutoencoder`` (:mod:`.taef2`, 32 latent channels)
+works the same way: :func:`encode_unnormalised` and :func:`decode_frames`
+call its ``encode`` / ``decode`` where the Wan VAE needs a one-frame video
+and its posterior's mode; :func:`latent_channels` reads either config.
 
 Latents are normalised per channel with the VAE config's ``latents_mean`` /
 ``latents_std``, the convention of the Wan pipelines, so the transformer sees
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# The Wan VAE's latent channels (TAEF2 has 32: see latent_channels()).
 LATENT_CHANNELS = 16
 MASK_CHANNELS = 4
 # Below this alpha a rendered pixel counts as a hole in the point-cloud render.
@@ -48,9 +54,15 @@ def from_unit_range(images: torch.Tensor) -> np.ndarray:
     return rgb.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def _stats(vae: AutoencoderKLWan, like: torch.Tensor):
+def latent_channels(vae) -> int:
+    """Return the latent channels of a frame-wise VAE (``z_dim`` of AutoencoderKLWan)."""
+    config = vae.config
+    return config['z_dim'] if 'z_dim' in config else config['latent_channels']
+
+
+def _stats(vae, like: torch.Tensor):
     """Return the per-channel latent mean and std, shaped (1, C, 1, 1) like ``like``."""
-    shape = (1, vae.config.z_dim, 1, 1)
+    shape = (1, latent_channels(vae), 1, 1)
     mean = torch.tensor(vae.config.latents_mean).view(shape)
     std = torch.tensor(vae.config.latents_std).view(shape)
     return mean.to(like), std.to(like)
@@ -93,39 +105,55 @@ def _check_size(height: int, width: int, factor: int) -> None:
         raise ValueError(f'image size {height}x{width} is not a multiple of {factor}')
 
 
-def encode_frames(vae: AutoencoderKLWan, images: torch.Tensor,
-                  batch_frames: int = None) -> torch.Tensor:
-    """Encode (N, 3, H, W) images in [-1, 1] to normalised (N, 16, H/8, W/8) latents.
+def encode_unnormalised(vae, images: torch.Tensor, batch_frames: int = None) -> torch.Tensor:
+    """Encode (N, 3, H, W) images in [-1, 1] to the VAE's own (N, C, H/8, W/8) latents.
 
-    Deterministic: the posterior's mode (its mean), as the Wan I2V pipeline
-    encodes its conditioning image. ``batch_frames`` encodes that many
-    images at a time (all at once when None). Gradients flow, so callers
-    that only infer should wrap this in ``torch.no_grad()``.
+    Deterministic: for the Wan VAE the posterior's mode (its mean), as the
+    Wan I2V pipeline encodes its conditioning image. ``batch_frames``
+    encodes that many images at a time (all at once when None). Gradients
+    flow, so callers that only infer should wrap this in ``torch.no_grad()``.
     """
     _check_size(images.shape[-2], images.shape[-1], vae.spatial_compression_ratio)
-    use_frame_convolutions(vae)
     param = next(vae.parameters())
-    mean, std = _stats(vae, param)
+    wan = isinstance(vae, AutoencoderKLWan)
+    if wan:
+        use_frame_convolutions(vae)
 
     def encode(batch):
-        video = batch.to(device=param.device, dtype=param.dtype).unsqueeze(2)
-        return (vae.encode(video).latent_dist.mode()[:, :, 0] - mean) / std
+        batch = batch.to(device=param.device, dtype=param.dtype)
+        if wan:
+            return vae.encode(batch.unsqueeze(2)).latent_dist.mode()[:, :, 0]
+        return vae.encode(batch)
     return _in_batches(encode, images, batch_frames)
 
 
-def decode_frames(vae: AutoencoderKLWan, latents: torch.Tensor,
-                  batch_frames: int = None) -> torch.Tensor:
-    """Decode normalised (N, 16, h, w) latents to (N, 3, 8h, 8w) images in [-1, 1].
+def encode_frames(vae, images: torch.Tensor, batch_frames: int = None) -> torch.Tensor:
+    """Encode (N, 3, H, W) images in [-1, 1] to normalised (N, C, H/8, W/8) latents.
+
+    C is :func:`latent_channels` (16 for the Wan VAE, 32 for TAEF2); see
+    :func:`encode_unnormalised`, whose latents are normalised here with the
+    config's ``latents_mean`` / ``latents_std``.
+    """
+    mean, std = _stats(vae, next(vae.parameters()))
+    return (encode_unnormalised(vae, images, batch_frames) - mean) / std
+
+
+def decode_frames(vae, latents: torch.Tensor, batch_frames: int = None) -> torch.Tensor:
+    """Decode normalised (N, C, h, w) latents to (N, 3, 8h, 8w) images in [-1, 1].
 
     ``batch_frames`` decodes that many frames at a time (all at once when None).
     """
-    use_frame_convolutions(vae)
     param = next(vae.parameters())
     mean, std = _stats(vae, param)
+    wan = isinstance(vae, AutoencoderKLWan)
+    if wan:
+        use_frame_convolutions(vae)
 
     def decode(batch):
-        batch = batch.to(device=param.device, dtype=param.dtype)
-        return vae.decode((batch * std + mean).unsqueeze(2)).sample[:, :, 0]
+        batch = batch.to(device=param.device, dtype=param.dtype) * std + mean
+        if wan:
+            return vae.decode(batch.unsqueeze(2)).sample[:, :, 0]
+        return vae.decode(batch)
     return _in_batches(decode, latents, batch_frames)
 
 

@@ -5,8 +5,9 @@
 A checkpoint is a diffusers pipeline folder, written by
 ``AnyReconPipeline.save_pretrained`` and read by ``from_pretrained``:
 ``model_index.json`` and one sub-folder per part, ``transformer/``
-(``AnyReconTransformer``), ``vae/`` (``AutoencoderKLWan``) and
-``scheduler/``, with the package's own settings beside them in
+(``AnyReconTransformer``), ``vae/`` (``AutoencoderKLWan``, or the TAEF2
+``TinyFrameAutoencoder``, which writes its licence ``TAEF2_LICENSE`` beside
+its weights) and ``scheduler/``, with the package's own settings beside them in
 ``anyrecon.json`` (the working width). Weights are safetensors and are only
 read from disk. Folders written before ``model_index.json`` (the same parts
 without it) still load.

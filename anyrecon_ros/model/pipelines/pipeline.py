@@ -106,7 +106,7 @@ class AnyReconPipeline(DiffusionPipeline):
         return AnyReconPipelineOutput(images=from_unit_range(torch.cat(outputs)))
 
     def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator, progress):
-        """Denoise one chunk; return the clean latents of its render frames (T, 16, h, w)."""
+        """Denoise one chunk; return the clean latents of its render frames (T, C, h, w)."""
         condition = torch.cat([fixed_latents, render_latents])
         ones = torch.ones((len(fixed_latents),) + render_masks.shape[1:], dtype=render_masks.dtype,
                           device=render_masks.device)

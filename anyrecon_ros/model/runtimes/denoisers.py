@@ -51,7 +51,7 @@ class ExportedDenoiser(torch.nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor,
                 encoder_hidden_states: torch.Tensor = None, return_dict: bool = False):
-        """Return ``(velocity,)`` for packed (1, 36, F, h, w) latents, as the transformer does."""
+        """Return ``(velocity,)`` for packed (1, 2C + 4, F, h, w) latents, like the transformer."""
         if encoder_hidden_states is not None:
             raise ValueError('the exported denoiser has the empty prompt built in; '
                              'encoder_hidden_states must be None')

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Export the generator's three networks to ONNX, each with a dynamic number of frames.
 
-* ``denoiser.onnx``: one sampler step of the transformer, packed (1, 36, F, h, w)
-  latents and the timestep (1,) in, the velocity (1, 16, F, h, w) out; the
+* ``denoiser.onnx``: one sampler step of the transformer, packed (1, 2C + 4, F, h, w)
+  latents and the timestep (1,) in, the velocity (1, C, F, h, w) out (C
+  latent channels: 16 for the Wan VAE, 32 for TAEF2); the
   empty-prompt embedding is baked in and the context window is kept (batched
   over blocks, the same result as the sparse path);
 * ``vae_encoder.onnx``: (F, 3, H, W) images in [-1, 1] to normalised
-  (F, 16, h, w) latents; ``vae_decoder.onnx``: the way back.
+  (F, C, h, w) latents; ``vae_decoder.onnx``: the way back (either
+  frame-wise VAE: ``AutoencoderKLWan`` or ``TinyFrameAutoencoder``).
 
 Height and width are fixed per export (engines are built per resolution);
 the frame axis is dynamic. ONNX Runtime runs these graphs on the CPU and
@@ -28,6 +30,7 @@ import torch
 
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
+from anyrecon_ros.model.models.vae import latent_channels
 
 MAX_FRAMES = 256
 DENOISER, VAE_ENCODER, VAE_DECODER = 'denoiser', 'vae_encoder', 'vae_decoder'
@@ -58,7 +61,7 @@ class VaeEncoderStep(torch.nn.Module):
         self.vae = vae
 
     def forward(self, images):
-        """Return (F, 16, H/8, W/8) latents of (F, 3, H, W) images."""
+        """Return (F, C, H/8, W/8) latents of (F, 3, H, W) images."""
         return encode_frames(self.vae, images)
 
 
@@ -70,7 +73,7 @@ class VaeDecoderStep(torch.nn.Module):
         self.vae = vae
 
     def forward(self, latents):
-        """Return (F, 3, 8h, 8w) images of (F, 16, h, w) latents."""
+        """Return (F, 3, 8h, 8w) images of (F, C, h, w) latents."""
         return decode_frames(self.vae, latents)
 
 
@@ -100,7 +103,7 @@ def export_vae_encoder_onnx(vae, path, image_size=(64, 64), frames: int = 2) -> 
 
 def export_vae_decoder_onnx(vae, path, latent_size=(8, 8), frames: int = 2) -> Path:
     """Write the VAE decoder as ONNX to ``path``; the frame axis (0) stays dynamic."""
-    example = (torch.zeros(frames, vae.config.z_dim, *latent_size),)
+    example = (torch.zeros(frames, latent_channels(vae), *latent_size),)
     return _export(VaeDecoderStep(vae), example, path, ({0: _frames_axis()},))
 
 
@@ -146,7 +149,7 @@ def export_generator(pipeline, folder, image_size: tuple) -> dict:
     export_vae_encoder_onnx(pipeline.vae, folder / f'{VAE_ENCODER}.onnx', image_size)
     export_vae_decoder_onnx(pipeline.vae, folder / f'{VAE_DECODER}.onnx', latent_size)
     manifest = {'image_size': [height, width], 'latent_size': list(latent_size),
-                'latent_channels': pipeline.vae.config.z_dim,
+                'latent_channels': latent_channels(pipeline.vae),
                 'denoiser_channels': pipeline.transformer.config.in_channels,
                 'sparse_attention': pipeline.transformer.config.sparse_attention,
                 'max_frames': MAX_FRAMES,

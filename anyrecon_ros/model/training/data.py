@@ -155,8 +155,8 @@ class SampleMaker:
 class EncodedSample:
     """A sample in latent space: the sequence the transformer sees."""
 
-    clean: torch.Tensor       # (1, 16, K + T, h, w) latents of captures then frames
-    condition: torch.Tensor   # (1, 16, K + T, h, w): captures, then the renders
+    clean: torch.Tensor       # (1, C, K + T, h, w) latents of captures then frames
+    condition: torch.Tensor   # (1, C, K + T, h, w): captures, then the renders
     mask: torch.Tensor        # (1, 4, K + T, h, w): ones for captures, render visibility
 
 

@@ -30,6 +30,7 @@ from anyrecon_ros.model.models.transformer import AnyReconTransformer
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
+from anyrecon_ros.model.models.vae import encode_unnormalised
 from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.pipelines.scheduling import SHIFT
 from anyrecon_ros.model.training.data import DataConfig
@@ -70,13 +71,13 @@ def calibrate_latent_statistics(vae, maker: 'SampleMaker', samples: int = 16,
     """Set the VAE config's per-channel latent mean and std from encoded training frames.
 
     ``encode_frames`` normalises with them, so the transformer sees latents
-    of about unit variance whatever the VAE learnt.
+    of about unit variance whatever the VAE learnt. Any frame-wise VAE
+    (``AutoencoderKLWan``, ``TinyFrameAutoencoder``).
     """
     rng = np.random.default_rng(seed)
     with torch.no_grad():
-        latents = torch.cat([
-            vae.encode(to_unit_range(maker.sample(rng).frames).unsqueeze(2)).latent_dist.mode()
-            for _ in range(samples)])
+        latents = torch.cat([encode_unnormalised(vae, to_unit_range(maker.sample(rng).frames), 4)
+                             for _ in range(samples)])
     channels = latents.transpose(0, 1).reshape(latents.shape[1], -1)
     vae.register_to_config(latents_mean=channels.mean(1).tolist(),
                            latents_std=channels.std(1).clamp_min(1e-3).tolist())

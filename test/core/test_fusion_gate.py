@@ -1,0 +1,95 @@
+# Copyright 2026 The anyrecon_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The fusion gate keeps faithful generated views and refuses noise."""
+
+import numpy as np
+import pytest
+
+from anyrecon_ros.core.fusion_gate import ACCEPTED
+from anyrecon_ros.core.fusion_gate import gate_segment
+from anyrecon_ros.core.fusion_gate import GateConfig
+from anyrecon_ros.core.fusion_gate import masked_psnr
+from anyrecon_ros.core.fusion_gate import RENDER_MISMATCH
+from anyrecon_ros.core.fusion_gate import UNVERIFIABLE
+from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.procedural_scene import default_camera
+from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.transforms import look_at
+
+CAMERA = default_camera().scaled(96, 72)
+
+
+@pytest.fixture(scope='module')
+def segment():
+    """Ground truth along a short sideways move, and the renders of a half-seen memory."""
+    scene = ProceduralScene(seed=1)
+    path = scene.camera_path(8)
+    start = path[0]
+    poses = [look_at(start[:3, 3] + [0.0, 0.03 * i, 0.0],
+                     start[:3, 3] + [0.0, 0.03 * i, 0.0] + start[:3, 2]) for i in range(5)]
+    truths = [scene.capture_view(CAMERA, pose, index) for index, pose in enumerate(poses)]
+    memory = GeometryMemory()
+    for view in truths:
+        # The memory saw the left half of each view only.
+        depth = view.depth.copy()
+        depth[:, CAMERA.width // 2:] = np.nan
+        memory.insert(view.rgb, depth, CAMERA, view.camera_to_world)
+    renders = [memory.render(CAMERA, pose) for pose in poses]
+    return np.array(poses), truths, renders
+
+
+def test_a_faithful_view_is_fused_where_its_neighbours_agree(segment):
+    poses, truths, renders = segment
+    verdicts = gate_segment(CAMERA, poses, [view.rgb for view in truths],
+                            [view.depth for view in truths], renders)
+    assert all(verdict.verdict == ACCEPTED for verdict in verdicts)
+    middle, render = verdicts[2], renders[2]
+    assert middle.render_psnr > 24.0
+    # Most of what the memory did not see is confirmed by a neighbour.
+    assert middle.fused[~render.mask].mean() > 0.5
+
+
+def test_noise_is_rejected_and_its_depth_never_fused(segment):
+    poses, truths, renders = segment
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, view.rgb.shape, np.uint8) for view in truths]
+    verdicts = gate_segment(CAMERA, poses, noise, [view.depth for view in truths], renders)
+    assert [verdict.verdict for verdict in verdicts] == [RENDER_MISMATCH] * len(truths)
+    assert not any(verdict.fused.any() for verdict in verdicts)
+    assert all(verdict.rejected_pixels == np.isfinite(view.depth).sum()
+               for verdict, view in zip(verdicts, truths))
+
+
+def test_texture_invented_where_the_memory_saw_nothing_is_not_fused(segment):
+    # The seen half reproduced exactly, the unseen half redrawn per view.
+    poses, truths, renders = segment
+    rng = np.random.default_rng(1)
+    invented = []
+    for view, render in zip(truths, renders):
+        image = view.rgb.copy()
+        image[~render.mask] = rng.integers(0, 256, (int((~render.mask).sum()), 3), np.uint8)
+        invented.append(image)
+    verdicts = gate_segment(CAMERA, poses, invented, [view.depth for view in truths], renders)
+    for verdict, render in zip(verdicts, renders):
+        assert verdict.accepted
+        assert verdict.fused[~render.mask].mean() < 0.1
+
+
+def test_a_view_the_memory_barely_covers_cannot_be_checked(segment):
+    poses, truths, renders = segment
+    config = GateConfig(min_covered_share=0.99)
+    verdicts = gate_segment(CAMERA, poses, [view.rgb for view in truths],
+                            [view.depth for view in truths], renders, config)
+    assert {verdict.verdict for verdict in verdicts} == {UNVERIFIABLE}
+
+
+def test_masked_psnr():
+    image = np.zeros((2, 2, 3), np.uint8)
+    other = image.copy()
+    other[0, 0] = 255
+    mask = np.zeros((2, 2), bool)
+    assert np.isnan(masked_psnr(image, other, mask))
+    mask[1, 1] = True
+    assert masked_psnr(image, other, mask) == float('inf')
+    mask[0, 0] = True
+    assert masked_psnr(image, other, mask) == pytest.approx(10 * np.log10(2 * 3 / 3))
