@@ -33,6 +33,9 @@ from anyrecon_ros.core.image_grid import image_row
 from anyrecon_ros.core.image_grid import stack_rows
 from anyrecon_ros.core.image_grid import tint_holes
 from anyrecon_ros.core.image_grid import write_rgb
+from anyrecon_ros.core.inpainting import INPAINT_RADIUS
+from anyrecon_ros.core.inpainting import telea_fill
+from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.scene_io.working_scene import SYNTHETIC_FRAMES
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
@@ -42,12 +45,10 @@ from anyrecon_ros.loop.reconstruction import LoopConfig
 from anyrecon_ros.loop.reconstruction import ReconstructionLoop
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
-from anyrecon_ros.model.pipelines.pipeline import SIZE_MULTIPLE
 
 METHODS = ('render', 'inpaint', 'anyrecon', 'inpaint_loop')
 # The methods that ran the loop, each on its own copy of the starting memory.
 LOOP_METHODS = ('anyrecon', 'inpaint_loop')
-INPAINT_RADIUS = 3
 # Chamfer distance: points sampled on the ground-truth mesh.
 MESH_SAMPLES = 200_000
 # A target pixel is seen by a capture view when its ground-truth point lands in
@@ -336,30 +337,6 @@ def unseen_split(target, render_mask: np.ndarray, captured) -> dict:
 # ---- the classical baseline as a generator ----------------------------------------------
 
 
-class InpaintGenerator:
-    """Telea inpainting with what ``ReconstructionLoop`` uses of a ``ViewGenerator``.
-
-    ``generate`` returns each render with its holes filled by Telea (the
-    capture views are not used); ``size_multiple`` and ``working_width`` are
-    the real generator's, so both loops run at the same size.
-    """
-
-    # Its views are real fills, not an untrained model's noise.
-    trained = True
-
-    def __init__(self, working_width: int, size_multiple: int = SIZE_MULTIPLE):
-        self.working_width = working_width
-        self.size_multiple = size_multiple
-
-    def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
-                 progress=None) -> np.ndarray:
-        """Return (T, H, W, 3) uint8: each render with its unmasked pixels inpainted."""
-        images = np.stack([_telea(render, mask) for render, mask in zip(renders, masks)])
-        if progress:
-            progress(0, 1, 1, 1)
-        return images
-
-
 # ---- the evaluation --------------------------------------------------------------------
 
 
@@ -389,8 +366,8 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     memories = {'anyrecon': memory,
                 'inpaint_loop': GeometryMemory.from_state_dict(before.state_dict())}
     generators = {'anyrecon': generator,
-                  'inpaint_loop': InpaintGenerator(generator.working_width,
-                                                   generator.size_multiple)}
+                  'inpaint_loop': TeleaGenerator(generator.working_width,
+                                                 generator.size_multiple)}
     predictions = {'render': [(r.rgb, r.depth) for r in renders], 'inpaint': inpainted}
     gate = {}
     for name in LOOP_METHODS:
@@ -445,12 +422,8 @@ def inpaint_render(render):
     holes = (~render.mask).astype(np.uint8)
     depth = cv2.inpaint(np.nan_to_num(render.depth).astype(np.float32), holes, INPAINT_RADIUS,
                         cv2.INPAINT_TELEA)
-    return _telea(render.rgb, render.mask), np.where(depth > 0, depth, np.nan).astype(np.float32)
-
-
-def _telea(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Return uint8 ``rgb`` with the pixels outside ``mask`` filled by Telea inpainting."""
-    return cv2.inpaint(rgb, (~mask).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    filled = np.where(depth > 0, depth, np.nan).astype(np.float32)
+    return telea_fill(render.rgb, render.mask), filled
 
 
 def _view_metrics(index, truth, render, predictions, captured=None) -> dict:

@@ -87,7 +87,9 @@ def run_offline(frames, out, settings: OfflineSettings = OfflineSettings(),
     loop = ReconstructionLoop(memory, bank, generator, settings.loop)
     frames_out = loop.run(camera, trajectory.poses,
                           progress=ProgressPrinter() if show_progress else None)
-    _save_map(out / 'map.db', memory, keyframes, frames_out)
+    # The map holds what was fused; generated/ shows every view the generator made.
+    _save_map(out / 'map.db', memory, keyframes,
+              [frame for frame in frames_out if frame.depth is not None])
     write_generated_images(out, frames_out)
     write_memory(out, memory)
     write_loop_sheet(out / 'contact_sheet.png', before, bank, frames_out)

@@ -14,6 +14,7 @@ from anyrecon_ros.cli.main import main
 from anyrecon_ros.core.geometry_memory import CAPTURED
 from anyrecon_ros.core.geometry_memory import GENERATED
 from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.scene_io import write_transforms_json
@@ -22,7 +23,6 @@ from anyrecon_ros.loop.evaluation import accuracy
 from anyrecon_ros.loop.evaluation import chamfer_distance
 from anyrecon_ros.loop.evaluation import completeness
 from anyrecon_ros.loop.evaluation import depth_errors
-from anyrecon_ros.loop.evaluation import InpaintGenerator
 from anyrecon_ros.loop.evaluation import LOOP_METHODS
 from anyrecon_ros.loop.evaluation import map_quality
 from anyrecon_ros.loop.evaluation import METHODS
@@ -160,7 +160,7 @@ def test_the_inpaint_generator_fills_only_the_holes():
     renders = rng.integers(0, 256, (3, 32, 48, 3), dtype=np.uint8)
     masks = rng.random((3, 32, 48)) > 0.3
     steps = []
-    generator = InpaintGenerator(working_width=48)
+    generator = TeleaGenerator(working_width=48)
     images = generator.generate(renders[:1], renders, masks, lambda *step: steps.append(step))
     assert images.shape == renders.shape and images.dtype == np.uint8
     assert (images[masks] == renders[masks]).all() and steps

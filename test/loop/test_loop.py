@@ -29,10 +29,14 @@ CAMERA = default_camera().scaled(160, 120)
 
 
 class RecordingGenerator:
-    """The real untrained generator, remembering what each segment was conditioned on."""
+    """A generator, remembering what each segment was conditioned on.
 
-    def __init__(self):
-        self.inner = ViewGenerator.load(GeneratorSettings(checkpoint='untrained'))
+    By default the classical fill (``checkpoint: inpaint``): faithful views the
+    fusion gate accepts; ``untrained``: the random tiny model's noise.
+    """
+
+    def __init__(self, checkpoint='inpaint'):
+        self.inner = ViewGenerator.load(GeneratorSettings(checkpoint=checkpoint))
         self.size_multiple = self.inner.size_multiple
         self.working_width = self.inner.working_width
         self.calls = []
@@ -98,9 +102,27 @@ def test_loop_fills_the_memory_segment_by_segment(scene):
 
     stages = [update.stage for update in updates]
     assert stages[-1] == 'done' and updates[-1].generated_views == 13
+    assert updates[-1].rejected_views == loop.gate_counts.get('views_render_mismatch', 0) == 0
     assert {update.segments for update in updates} == {3}
+    assert loop.gate_counts['new_pixels_fused'] > 0
+
+
+def test_noise_is_generated_and_reported_but_never_fused(scene):
+    memory, bank = _memory_and_bank(scene)
+    before = memory.state_dict()
+    poses = _turn_in_place(bank[3].camera_to_world, 9)
+    loop = ReconstructionLoop(memory, bank, RecordingGenerator('untrained'),
+                              LoopConfig(segment_length=5, segment_overlap=1,
+                                         capture_views=2, generation_width=64))
+    updates = []
+    frames = loop.run(CAMERA, poses, progress=updates.append)
+    assert len(frames) == 9 and all(frame.depth is None for frame in frames)
+    assert updates[-1].rejected_views == 9 and loop.gate_counts['pixels_fused'] == 0
+    after = memory.state_dict()
+    assert all(np.array_equal(before[name], after[name]) for name in ('positions', 'colours'))
+    # The untrained model still runs the 4-step schedule per segment.
     steps = [update.step for update in updates if update.stage == 'generate' and update.steps]
-    assert steps == [1, 2, 3, 4] * 3
+    assert steps == [1, 2, 3, 4] * 2
 
 
 def test_segments_without_memory_in_view_use_the_nearest_captures(scene):

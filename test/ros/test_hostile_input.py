@@ -121,7 +121,9 @@ def test_the_generator_worker_survives_bad_keyframes_and_long_paths(ros):
 
 
 def test_a_trajectory_being_generated_can_be_cancelled(ros):
-    generator, keyframe_pub, path_pub, generated, progress = wired_generator_node(ros)
+    # The random model: slow enough to be cancelled mid-way.
+    generator, keyframe_pub, path_pub, generated, progress = wired_generator_node(
+        ros, checkpoint='untrained')
     views = scene_views()
     assert ros.spin_until(lambda: keyframe_pub.get_subscription_count() > 0)
     for view in views:
@@ -184,7 +186,8 @@ def test_the_generator_node_stops_cleanly_during_generation(ros):
     for stop in (signal.SIGINT, signal.SIGTERM):
         process = ros.start_process(
             '-m', 'anyrecon_ros.cli.main', 'node', 'generator_node', '--ros-args',
-            *[item for name, value in SMALL_LOOP.items() for item in ('-p', f'{name}:={value}')])
+            *[item for name, value in {**SMALL_LOOP, 'checkpoint': 'untrained'}.items()
+              for item in ('-p', f'{name}:={value}')])
         progress.clear()
         assert ros.spin_until(lambda: keyframes.get_subscription_count() > 0, timeout=90)
         for view in views:

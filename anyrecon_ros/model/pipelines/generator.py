@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from anyrecon_ros.core.config_fields import setting
+from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.safe_weights import refuse_pickle_only_folder
 from anyrecon_ros.model.models.transformer import AnyReconTransformer
 from anyrecon_ros.model.models.vae import FrameVAE
@@ -54,15 +55,19 @@ CHECKPOINT_SETTINGS = 'anyrecon.json'
 DEFAULT_WORKING_WIDTH = 256
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / 'checkpoints' / 'default'
 UNTRAINED = 'untrained'
+# The classical baseline: Telea inpainting of the renders, no model.
+INPAINT = 'inpaint'
 
 
 @dataclass
 class GeneratorSettings:
     """How views are generated."""
 
-    checkpoint: str = setting('', 'Generator checkpoint folder (transformer/, vae/, '
-                              'scheduler/); empty: the shipped default; untrained: a random '
-                              'tiny model (noise).')
+    checkpoint: str = setting('', 'Generator checkpoint folder (model_index.json, '
+                              'transformer/, vae/, scheduler/); empty: the shipped default; '
+                              'untrained: a random tiny model (noise); inpaint: no model, '
+                              'Telea inpainting of the memory renders (the classical '
+                              'baseline).')
     backend: str = setting('auto', f'Denoiser backend: {", ".join(BACKENDS)} (auto: TensorRT '
                            'on a CUDA device where installed, else the fastest on this '
                            'machine; onnxruntime and tensorrt run the exported denoiser '
@@ -98,6 +103,8 @@ class ViewGenerator:
         Settings this machine cannot honour (an unavailable backend or
         device) raise ValueError here, before anything runs.
         """
+        if settings.checkpoint == INPAINT:
+            return TeleaGenerator()
         _check_settings(settings)
         backend = resolve_backend(settings.backend, settings.device)
         working_width = DEFAULT_WORKING_WIDTH

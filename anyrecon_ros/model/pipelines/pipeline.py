@@ -7,12 +7,20 @@ Each chunk is one sequence for the transformer: the K capture views first
 the last generated frames of the previous chunk (all-ones masks), then the
 chunk's point-cloud renders with their visibility masks. Cameras enter only
 through the renders, as in the official model.
+
+``condition_fill`` (a pipeline setting, saved in ``model_index.json``) says
+what the condition latents of the renders are made from: ``'none'`` the
+renders as they are (black where the memory saw nothing; checkpoints without
+the setting), ``'telea'`` the renders with those holes filled by OpenCV's
+Telea inpainting (radius 3) first, for a model trained so
+(``anyrecon train --fill-condition``). The masks are unchanged either way.
 """
 
 from dataclasses import dataclass
 import json
 from pathlib import Path
 
+import cv2
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils import logging as diffusers_logging
@@ -29,6 +37,30 @@ from anyrecon_ros.model.pipelines.scheduling import set_steps
 
 # Latents are 1/8 of the image and the transformer patches 2x2 latent pixels.
 SIZE_MULTIPLE = 16
+# What the condition latents of the renders are encoded from (see the module docstring).
+CONDITION_FILLS = ('none', 'telea')
+FILL_RADIUS = 3
+
+
+def check_condition_fill(fill: str) -> str:
+    """Return ``fill`` if it is one of ``CONDITION_FILLS``; raise ValueError otherwise."""
+    if fill not in CONDITION_FILLS:
+        raise ValueError(f'condition_fill must be one of {", ".join(CONDITION_FILLS)}, '
+                         f'got {fill!r}')
+    return fill
+
+
+def fill_condition_renders(renders: np.ndarray, masks: np.ndarray, fill: str) -> np.ndarray:
+    """Return (T, H, W, 3) uint8 renders as the condition latents see them under ``fill``.
+
+    ``'none'``: ``renders`` unchanged; ``'telea'``: every pixel outside
+    ``masks`` filled by ``cv2.inpaint`` (radius 3, ``INPAINT_TELEA``).
+    """
+    if check_condition_fill(fill) == 'none':
+        return renders
+    return np.stack([cv2.inpaint(np.ascontiguousarray(render), (~mask).astype(np.uint8),
+                                 FILL_RADIUS, cv2.INPAINT_TELEA)
+                     for render, mask in zip(renders, np.asarray(masks).astype(bool))])
 
 
 @dataclass
@@ -43,9 +75,11 @@ class AnyReconPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = 'transformer->vae'
 
-    def __init__(self, transformer, vae, scheduler):
+    def __init__(self, transformer, vae, scheduler, condition_fill: str = 'none'):
         super().__init__()
+        check_condition_fill(condition_fill)
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
+        self.register_to_config(condition_fill=condition_fill)
 
     @classmethod
     def from_pretrained(cls, folder, **kwargs) -> 'AnyReconPipeline':
@@ -85,6 +119,7 @@ class AnyReconPipeline(DiffusionPipeline):
         ``vae_batch_frames`` frames go through the VAE at a time (None: all).
         """
         capture, renders, masks = _validated(capture_images, renders, masks)
+        renders = fill_condition_renders(renders, masks, self.config.condition_fill)
         if chunk_frames < 1 or carry_frames < 0:
             raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
         device = self._execution_device
