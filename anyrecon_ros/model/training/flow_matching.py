@@ -4,21 +4,49 @@
 
 On samples of :mod:`anyrecon_ros.model.training.data`, the transformer
 learns the flow-matching velocity (noise minus data, Wan's convention) of
-the whole sequence, captures first. The frame-wise VAE can be trained first
-(``train_vae``) for a small model, then frozen.
+the whole sequence, captures first. The frame-wise VAE is either the small
+Wan VAE, trained first (``train_vae``) and then frozen, or the pretrained
+TAEF2 autoencoder (``TrainConfig.vae = 'taef2:FOLDER'``), frozen, its latent
+statistics calibrated on training frames; the transformer is built for the
+VAE's latent channels (16 or 32).
 
-Training runs through accelerate, so the same code runs on this CPU and on
-many GPUs (``accelerate launch -m anyrecon_ros.cli.main train ...``).
+Options that help a small model (each off by default, each recorded in
+``training_config.json`` beside the checkpoint):
+
+* ``DataConfig.condition_fill = 'telea'``: the renders' condition latents
+  are encoded from the Telea-filled render, and the checkpoint's pipeline
+  samples so (``AnyReconPipeline.condition_fill``);
+* ``unseen_weight`` W: the velocity error of latent pixels the render did
+  not cover (mask 0) weighs W, the others 1 (a weighted mean, so W = 1 is
+  the plain mean squared error);
+* ``ema`` decay d: an exponential moving average of the transformer's
+  weights (decay ``min(d, (1 + step) / (10 + step))``) is what validation
+  grids and the checkpoint's ``transformer/`` hold; the trained weights are
+  kept beside it (``training_weights.safetensors``) for resuming.
+
+Training runs through accelerate on ``device`` (``auto``: CUDA where there
+is one), so the same code runs on this CPU and on a GPU; ``batch_size``
+samples a step (shapes grouped into batches), made by ``workers`` processes
+(0: in this one). Sample ``i`` of step ``s`` comes from the random generator
+seeded ``(seed, s, i)``, whatever the workers, so a resumed run continues
+with new samples. Checkpoints are written to a temporary folder and renamed,
+so an interrupted run resumes from the last complete one.
 """
 
+import copy
+from collections import deque
+from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
 import json
 import math
 from pathlib import Path
+import shutil
 import time
 
 import numpy as np
+from safetensors.torch import load_file
+from safetensors.torch import save_file
 import torch
 import torch.nn.functional as F
 
@@ -27,16 +55,27 @@ from anyrecon_ros.core.image_grid import stack_rows
 from anyrecon_ros.core.image_grid import tint_holes
 from anyrecon_ros.core.image_grid import write_rgb
 from anyrecon_ros.model.models.transformer import AnyReconTransformer
+from anyrecon_ros.model.models.transformer import channel_config
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
 from anyrecon_ros.model.models.vae import encode_unnormalised
+from anyrecon_ros.model.models.vae import latent_channels
 from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.pipelines.scheduling import SHIFT
+from anyrecon_ros.model.training.data import check_training_path
+from anyrecon_ros.model.training.data import collate
 from anyrecon_ros.model.training.data import DataConfig
-from anyrecon_ros.model.training.data import encode_sample
+from anyrecon_ros.model.training.data import encode_samples
 from anyrecon_ros.model.training.data import EncodedSample
 from anyrecon_ros.model.training.data import SampleMaker
+
+TAEF2_PREFIX = 'taef2:'
+# Beside the pipeline folders in a training checkpoint.
+TRAINING_STATE = 'training_state.json'
+TRAINING_CONFIG = 'training_config.json'
+TRAINING_WEIGHTS = 'training_weights.safetensors'   # the trained (not averaged) transformer
+OPTIMIZER_STATE = 'optimizer.pt'
 
 
 def shifted_sigma(uniform: torch.Tensor, shift: float = SHIFT) -> torch.Tensor:
@@ -44,14 +83,52 @@ def shifted_sigma(uniform: torch.Tensor, shift: float = SHIFT) -> torch.Tensor:
     return shift * uniform / (1 + (shift - 1) * uniform)
 
 
-def flow_matching_loss(transformer, encoded: EncodedSample, generator=None) -> torch.Tensor:
-    """Return the velocity MSE at a shifted random noise level (Wan: v = noise - data)."""
-    noise = torch.randn(encoded.clean.shape, generator=generator)
-    sigma = shifted_sigma(torch.rand(1, generator=generator).clamp(1e-3, 1 - 1e-3))
-    noisy = (1 - sigma) * encoded.clean + sigma * noise
+def unseen_weights(mask: torch.Tensor, unseen_weight: float) -> torch.Tensor:
+    """Return (B, 1, F, h, w) loss weights: ``unseen_weight`` where the latent mask is 0, else 1.
+
+    ``mask`` is the transformer's (B, 4, F, h, w) mask input (ones for
+    captures; render visibility, one value repeated over the 4 channels).
+    """
+    seen = mask[:, :1] > 0.5
+    return torch.where(seen, torch.ones_like(mask[:, :1]),
+                       torch.full_like(mask[:, :1], float(unseen_weight)))
+
+
+def flow_matching_loss(transformer, encoded: EncodedSample, generator=None,
+                       unseen_weight: float = 1.0) -> torch.Tensor:
+    """Return the velocity MSE at shifted random noise levels (Wan: v = noise - data).
+
+    One noise level per batch element. ``generator`` (a CPU generator) draws
+    the noise and the levels. ``unseen_weight`` != 1 weighs the squared
+    error of latent pixels the render did not cover (see
+    :func:`unseen_weights`): sum(w * e) / sum(w) over all elements.
+    """
+    clean = encoded.clean
+    batch = clean.shape[0]
+    noise = torch.randn(clean.shape, generator=generator).to(clean)
+    sigma = shifted_sigma(torch.rand(batch, generator=generator).clamp(1e-3, 1 - 1e-3)).to(clean)
+    level = sigma.view(batch, 1, 1, 1, 1)
+    noisy = (1 - level) * clean + level * noise
     velocity = transformer(hidden_states=pack_conditioning(noisy, encoded.mask, encoded.condition),
                            timestep=sigma * 1000, return_dict=False)[0]
-    return F.mse_loss(velocity, noise - encoded.clean)
+    if unseen_weight == 1.0:
+        return F.mse_loss(velocity, noise - clean)
+    weights = unseen_weights(encoded.mask, unseen_weight).expand_as(clean)
+    return ((velocity - (noise - clean)) ** 2 * weights).sum() / weights.sum()
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """Return the EMA decay at ``step`` (1-based): ``decay``, lower early on (warm-up)."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """Move ``average``'s weights to ``decay * average + (1 - decay) * model``; copy buffers."""
+    for mean, weight in zip(average.parameters(), model.parameters()):
+        mean.lerp_(weight.detach().to(mean), 1 - decay)
+    for mean, buffer in zip(average.buffers(), model.buffers()):
+        mean.copy_(buffer)
 
 
 def vae_loss(vae, images: torch.Tensor, kl_weight: float = 1e-6) -> torch.Tensor:
@@ -92,7 +169,8 @@ class TrainConfig:
 
     out: str = 'out/train'
     steps: int = 2000
-    vae_steps: int = 0            # > 0: train the frame-wise VAE first, for this many steps
+    vae_steps: int = 0            # > 0: train the small Wan VAE first, for this many steps
+    vae: str = ''                 # '' the small Wan VAE; 'taef2:FOLDER' the pretrained TAEF2
     learning_rate: float = 3e-4
     vae_learning_rate: float = 1e-3
     seed: int = 1000
@@ -100,14 +178,74 @@ class TrainConfig:
     validate_every: int = 500
     checkpoint_every: int = 500
     resume: bool = True
+    unseen_weight: float = 1.0    # loss weight of latent pixels the render did not cover
+    ema: float = 0.0              # > 0: EMA decay of the transformer the checkpoint holds
+    batch_size: int = 1           # samples per step
+    device: str = 'auto'          # auto (CUDA where there is one), cpu, cuda, cuda:1, ...
+    workers: int = 0              # processes making samples (0: this one)
+    max_minutes: float = 0.0      # > 0: stop (with a checkpoint) after this long
     model: dict = field(default_factory=lambda: small_config())
     data: DataConfig = field(default_factory=DataConfig)
 
 
 def small_config() -> dict:
-    """Return the transformer of the default checkpoint: a few million weights, CPU-trainable."""
+    """Return the transformer of the first default checkpoint: 1.2 M weights, CPU-trainable."""
     return {'num_layers': 4, 'num_attention_heads': 4, 'attention_head_dim': 32,
             'ffn_dim': 512, 'text_dim': 32, 'text_seq_len': 4, 'freq_dim': 64}
+
+
+def medium_config() -> dict:
+    """Return the TAEF2 default's transformer: 4 M weights (16 MB) at 32 latent channels.
+
+    On a CPU the frozen TAEF2 encoder, not the transformer, takes most of a
+    step (measured on the 2-core machine at 128x96: about 1 s per 8 frames,
+    against 0.18 s for this transformer's forward and backward, 0.08 s for
+    ``small_config``'s), so the larger transformer costs little time.
+    """
+    return {'num_layers': 6, 'num_attention_heads': 6, 'attention_head_dim': 32,
+            'ffn_dim': 768, 'text_dim': 32, 'text_seq_len': 4, 'freq_dim': 64}
+
+
+def tiny_config() -> dict:
+    """Return a transformer for tests and smoke runs (latent channels added by the trainer)."""
+    return {'num_layers': 1, 'num_attention_heads': 2, 'attention_head_dim': 16,
+            'ffn_dim': 64, 'text_dim': 16, 'text_seq_len': 2, 'freq_dim': 32}
+
+
+MODEL_PRESETS = {'tiny': tiny_config, 'small': small_config, 'medium': medium_config}
+
+
+def taef2_folder(vae: str):
+    """Return the TAEF2 weights folder ``vae`` names (``taef2:FOLDER``), or None for the Wan VAE."""
+    if not vae:
+        return None
+    if not vae.startswith(TAEF2_PREFIX) or not vae[len(TAEF2_PREFIX):]:
+        raise ValueError(f'vae {vae!r}: use taef2:FOLDER (the TAEF2 weights) or nothing '
+                         '(the small Wan VAE)')
+    return Path(vae[len(TAEF2_PREFIX):])
+
+
+def resolve_device(device: str) -> torch.device:
+    """Return the torch device ``device`` names; ``auto`` is CUDA where there is one."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} was asked for but CUDA is not available')
+    return torch.device(device)
+
+
+# Sample making, in this process or in workers: sample i of step s from seed (seed, s, i).
+_WORKER_MAKER = None
+
+
+def _start_worker(data: DataConfig) -> None:
+    global _WORKER_MAKER
+    torch.set_num_threads(1)
+    _WORKER_MAKER = SampleMaker(data)
+
+
+def _worker_sample(key):
+    return _WORKER_MAKER.sample(np.random.default_rng(key))
 
 
 class Trainer:
@@ -115,19 +253,48 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, pipeline=None, log=print):
         from accelerate import Accelerator
-        from anyrecon_ros.model.pipelines.generator import untrained_pipeline
+        if config.vae and config.vae_steps:
+            raise ValueError('vae_steps trains the small Wan VAE; the TAEF2 VAE is used frozen '
+                             '(pass one or the other)')
+        if config.batch_size < 1 or config.workers < 0 or config.ema >= 1 or config.ema < 0:
+            raise ValueError('need batch_size >= 1, workers >= 0 and 0 <= ema < 1')
+        if config.unseen_weight <= 0:
+            raise ValueError(f'unseen_weight must be > 0, got {config.unseen_weight}')
         self.config = config
         self.out = Path(config.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.log = log
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        self.device = resolve_device(config.device)
+        self.maker = SampleMaker(config.data)   # checks the data (evaluation scenes refused)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.accelerator = Accelerator(cpu=self.device.type == 'cpu')
+        if self.device.type == 'cuda':
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(config.seed)
-        if pipeline is None:
-            pipeline = untrained_pipeline(config.seed)
-            pipeline.transformer = AnyReconTransformer(**config.model)
-        self.pipeline = pipeline
-        self.maker = SampleMaker(config.data)
+        self.pipeline = pipeline if pipeline is not None else self._new_pipeline()
         self.rng = np.random.default_rng(config.seed)
+        # On a CPU a few frames at a time through the VAE are fastest; on a GPU all at once.
+        self.vae_batch_frames = 4 if self.device.type == 'cpu' else None
+        self.samples_seen = 0
+
+    def _new_pipeline(self):
+        from anyrecon_ros.model.pipelines.generator import untrained_pipeline
+        from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
+        from anyrecon_ros.model.pipelines.scheduling import make_scheduler
+        folder = taef2_folder(self.config.vae)
+        if folder is None:
+            pipeline = untrained_pipeline(self.config.seed)
+            pipeline.transformer = AnyReconTransformer(**{
+                **self.config.model, **channel_config(latent_channels(pipeline.vae))})
+            pipeline.register_to_config(condition_fill=self.config.data.condition_fill)
+            return pipeline
+        from anyrecon_ros.model.models.taef2 import TinyFrameAutoencoder
+        vae = TinyFrameAutoencoder.from_taef2_files(check_training_path(folder))
+        transformer = AnyReconTransformer(**{**self.config.model,
+                                             **channel_config(latent_channels(vae))})
+        return AnyReconPipeline(transformer=transformer, vae=vae.requires_grad_(False),
+                                scheduler=make_scheduler(),
+                                condition_fill=self.config.data.condition_fill)
 
     # -- VAE
 
@@ -165,51 +332,115 @@ class Trainer:
                          f'({10 * math.log10(4 / recent):.1f} dB)')
         self.pipeline.vae = self.accelerator.unwrap_model(vae).eval()
         self.pipeline.vae.requires_grad_(False)
+        self._calibrate()
+        return losses
+
+    def _calibrate(self):
         calibrate_latent_statistics(self.pipeline.vae, self.maker)
         self.log(f'vae: {decode_check(self.pipeline.vae, self.maker.sample(self.rng).frames):.1f}'
                  ' dB on a new clip')
-        return losses
 
     # -- transformer
 
     def train(self) -> list:
         """Train the transformer with flow matching; return the loss log of this run."""
+        config = self.config
         start = self._resume()
-        if start == 0 and self.config.vae_steps:
-            self.train_vae()
+        self.pipeline.vae.to(self.device)
+        if start == 0 and (config.vae_steps or config.vae):
+            if config.vae_steps:
+                self.train_vae()
+            else:   # the frozen TAEF2: only its latent statistics come from the data
+                self._calibrate()
             self._save(0)
-        self.pipeline.vae.requires_grad_(False)
-        transformer = self.pipeline.transformer.train()
-        optimizer = torch.optim.AdamW(transformer.parameters(), lr=self.config.learning_rate,
+        self.pipeline.vae.requires_grad_(False).eval()
+        transformer = self.pipeline.transformer
+        average = None
+        if config.ema:
+            # The checkpoint's transformer is the average; the trained weights lie beside.
+            average = copy.deepcopy(transformer).eval().requires_grad_(False).to(self.device)
+        trained = self._trained_weights()
+        if trained is not None:
+            transformer.load_state_dict(trained)
+        transformer.train().requires_grad_(True)
+        optimizer = torch.optim.AdamW(transformer.parameters(), lr=config.learning_rate,
                                       weight_decay=0.0)
         self._load_optimizer(optimizer)
         transformer, optimizer = self.accelerator.prepare(transformer, optimizer)
+        self._write_config()
         losses, started = [], time.monotonic()
-        for step in range(start + 1, self.config.steps + 1):
-            encoded = encode_sample(self.pipeline.vae, self.maker.sample(self.rng))
-            loss = flow_matching_loss(transformer, encoded)
+        step = start
+        for step, samples in zip(range(start + 1, config.steps + 1), self._batches(start)):
+            encoded = collate(encode_samples(self.pipeline.vae, samples, self.vae_batch_frames,
+                                             self.device))
+            noise = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            loss = sum(flow_matching_loss(transformer, group, noise, config.unseen_weight)
+                       * len(group.clean) for group in encoded) / len(samples)
             optimizer.zero_grad()
             self.accelerator.backward(loss)
             self.accelerator.clip_grad_norm_(transformer.parameters(), 1.0)
             optimizer.step()
+            if average is not None:
+                ema_update(average, self.accelerator.unwrap_model(transformer),
+                           ema_decay(config.ema, step))
+            self.samples_seen += len(samples)
             losses.append(loss.item())
             self._log_loss(step, losses, started)
-            if step % self.config.validate_every == 0 or step == self.config.steps:
-                self.pipeline.transformer = self.accelerator.unwrap_model(transformer).eval()
+            out_of_time = (config.max_minutes
+                           and time.monotonic() - started > 60 * config.max_minutes)
+            last = step == config.steps or out_of_time
+            if step % config.validate_every == 0 or last:
+                self._use(transformer, average)
                 self.validation_grid(self.out / f'validation_{step:06d}.png')
                 transformer.train()
-            if step % self.config.checkpoint_every == 0 or step == self.config.steps:
-                self.pipeline.transformer = self.accelerator.unwrap_model(transformer)
-                self._save(step, optimizer)
-        self.pipeline.transformer = self.accelerator.unwrap_model(transformer).eval()
+            if step % config.checkpoint_every == 0 or last:
+                self._use(transformer, average)
+                self._save(step, optimizer, transformer if average is not None else None)
+            if out_of_time:
+                self.log(f'stopping after {config.max_minutes} minutes at step {step}')
+                break
+        self._use(transformer, average)
         return losses
+
+    def _use(self, transformer, average):
+        """Make the pipeline's transformer the one a checkpoint holds (the average, if any)."""
+        model = average if average is not None else self.accelerator.unwrap_model(transformer)
+        self.pipeline.transformer = model.eval()
+
+    def _batches(self, start: int):
+        """Yield each step's list of samples, from step ``start + 1`` on."""
+        batch, seed = self.config.batch_size, self.config.seed
+        keys = ([seed, step, index] for step in range(start + 1, self.config.steps + 1)
+                for index in range(batch))
+        if not self.config.workers:
+            while True:
+                chunk = [self.maker.sample(np.random.default_rng(key))
+                         for key in _take(keys, batch)]
+                if not chunk:
+                    return
+                yield chunk
+        import multiprocessing
+        # Spawned, not forked: the parent's torch threads and CUDA do not survive a fork.
+        context = multiprocessing.get_context('spawn')
+        with context.Pool(self.config.workers, _start_worker, (self.config.data,)) as pool:
+            pending = deque()
+            while True:
+                while len(pending) < 4 * self.config.workers:
+                    key = next(keys, None)
+                    if key is None:
+                        break
+                    pending.append(pool.apply_async(_worker_sample, (key,)))
+                if not pending:
+                    return
+                yield [pending.popleft().get() for _ in range(min(batch, len(pending)))]
 
     def _log_loss(self, step, losses, started):
         if step % self.config.log_every:
             return
         mean = float(np.mean(losses[-self.config.log_every:]))
         with open(self.out / 'loss.jsonl', 'a') as stream:
-            stream.write(json.dumps({'step': step, 'loss': mean}) + '\n')
+            stream.write(json.dumps({'step': step, 'loss': mean,
+                                     'samples': self.samples_seen}) + '\n')
         self.log(f'step {step}/{self.config.steps}: loss {mean:.4f} '
                  f'({(time.monotonic() - started) / len(losses):.2f} s/step)')
 
@@ -224,33 +455,90 @@ class Trainer:
                 image_row(list(generated))]
         return write_rgb(path, stack_rows(rows))
 
-    # -- checkpoints: diffusers folders (safetensors) + the optimizer and step
+    # -- checkpoints: diffusers folders (safetensors) + the optimizer, trained weights, step
 
-    def _save(self, step, optimizer=None):
+    def recorded_config(self) -> dict:
+        """Return the settings of this run as ``training_config.json`` records them."""
+        recorded = asdict(self.config)
+        recorded['condition_fill'] = self.config.data.condition_fill
+        recorded['vae_class'] = type(self.pipeline.vae).__name__
+        recorded['device'] = str(self.device)
+        return recorded
+
+    def _write_config(self):
+        text = json.dumps(self.recorded_config(), indent=1)
+        (self.out / TRAINING_CONFIG).write_text(text)
+
+    def _save(self, step, optimizer=None, trained=None):
+        """Write the checkpoint into a fresh folder, then swap it in: never half written."""
         from anyrecon_ros.model.pipelines.generator import save_checkpoint
         folder = self.out / 'checkpoint'
-        save_checkpoint(self.pipeline, folder, working_width=self.config.data.width)
+        partial, previous = self.out / 'checkpoint.partial', self.out / 'checkpoint.previous'
+        shutil.rmtree(partial, ignore_errors=True)
+        save_checkpoint(self.pipeline, partial, working_width=self.config.data.width)
         if optimizer is not None:
-            torch.save(optimizer.state_dict(), folder / 'optimizer.pt')
-        (folder / 'training_state.json').write_text(json.dumps({'step': step}))
+            torch.save(optimizer.state_dict(), partial / OPTIMIZER_STATE)
+        if trained is not None:
+            state = self.accelerator.unwrap_model(trained).state_dict()
+            save_file({key: value.detach().cpu().contiguous() for key, value in state.items()},
+                      str(partial / TRAINING_WEIGHTS))
+        (partial / TRAINING_CONFIG).write_text(json.dumps(self.recorded_config(), indent=1))
+        (partial / TRAINING_STATE).write_text(json.dumps({'step': step,
+                                                          'samples': self.samples_seen}))
+        shutil.rmtree(previous, ignore_errors=True)
+        if folder.exists():
+            folder.rename(previous)
+        partial.rename(folder)
+        shutil.rmtree(previous, ignore_errors=True)
         self.log(f'checkpoint at step {step}: {folder}')
+
+    def _checkpoint_folder(self):
+        folder = self.out / 'checkpoint'
+        previous = self.out / 'checkpoint.previous'
+        # Interrupted between the two renames of _save: the previous one is complete.
+        if not (folder / TRAINING_STATE).is_file() and (previous / TRAINING_STATE).is_file():
+            previous.rename(folder)
+        return folder
 
     def _resume(self) -> int:
         from anyrecon_ros.model.pipelines.generator import load_checkpoint
-        folder = self.out / 'checkpoint'
-        state = folder / 'training_state.json'
+        folder = self._checkpoint_folder()
+        state = folder / TRAINING_STATE
         if not (self.config.resume and state.is_file()):
             return 0
-        self.pipeline = load_checkpoint(folder)
-        step = int(json.loads(state.read_text())['step'])
+        pipeline = load_checkpoint(folder)
+        fill = pipeline.config.get('condition_fill', 'none')
+        if fill != self.config.data.condition_fill:
+            raise ValueError(f'{folder} was trained with condition_fill {fill!r}, this run asks '
+                             f'for {self.config.data.condition_fill!r} (set it so, or start '
+                             'over with --no-resume)')
+        wanted = 'TinyFrameAutoencoder' if self.config.vae else None
+        if wanted and type(pipeline.vae).__name__ != wanted:
+            raise ValueError(f'{folder} holds a {type(pipeline.vae).__name__}, this run asks for '
+                             f'{self.config.vae} (start over with --no-resume)')
+        self.pipeline = pipeline
+        recorded = json.loads(state.read_text())
+        step = int(recorded['step'])
+        self.samples_seen = int(recorded.get('samples', step))
         self.log(f'resuming from step {step} ({folder})')
         return step
 
-    def _load_optimizer(self, optimizer):
-        path = self.out / 'checkpoint' / 'optimizer.pt'
+    def _trained_weights(self):
+        path = self.out / 'checkpoint' / TRAINING_WEIGHTS
         if self.config.resume and path.is_file():
-            # weights_only: plain tensors and numbers, nothing executable.
-            optimizer.load_state_dict(torch.load(path, weights_only=True))
+            return load_file(str(path))
+        return None
+
+    def _load_optimizer(self, optimizer):
+        path = self.out / 'checkpoint' / OPTIMIZER_STATE
+        if self.config.resume and path.is_file():
+            # weights_only: plain tensors and numbers, nothing executable; saved on any
+            # device (a GPU run continued on a CPU), loaded onto the parameters' device.
+            optimizer.load_state_dict(torch.load(path, weights_only=True, map_location='cpu'))
+
+
+def _take(iterator, count: int) -> list:
+    return [item for _, item in zip(range(count), iterator)]
 
 
 def decode_check(vae, images: np.ndarray) -> float:
