@@ -24,7 +24,8 @@ setup(
     version='0.1.0',
     packages=find_packages(include=[package_name, package_name + '.*']),
     # The shipped default generator (safetensors and JSON configs).
-    package_data={package_name: ['checkpoints/default/*.json', 'checkpoints/default/*/*']},
+    package_data={package_name: ['checkpoints/default/*.json', 'checkpoints/default/*/*',
+                                 'model/models/TAEF2_LICENSE']},
     python_requires='>=3.10',
     install_requires=['numpy', 'transforms3d', 'opencv-python-headless', 'pillow', 'open3d-cpu'],
     extras_require={'test': ['pytest', 'hypothesis']},
