@@ -51,6 +51,7 @@ from anyrecon_ros.ros.conversions.markers import GENERATED_NAMESPACE
 from anyrecon_ros.ros.memory_node import MemoryNode
 from anyrecon_ros.ros.qos import keyframe_qos
 from anyrecon_ros.ros.qos import latched_qos
+from anyrecon_ros.ros.qos import lossless_qos
 from anyrecon_ros.ros.qos import sensor_qos
 from anyrecon_ros.ros.qos import status_qos
 
@@ -475,3 +476,28 @@ def test_messages_lost_before_the_callback_are_counted(ros, views):
         rig.info.publish(info)  # nobody spins: the node's queue keeps the last 2
     assert ros.spin_until(lambda: memory_node.drops['lost_camera_info'] == 28, timeout=10), \
         dict(memory_node.drops.items())
+
+
+def test_a_burst_of_generated_views_into_a_busy_node_is_all_fused(ros, scene):
+    # The node's executor is not spun while the burst is sent: it is as busy as
+    # it can be. Keep-all delivery holds every view until it is taken.
+    memory_node = memory_node_here(ros, voxel_size=VOXEL)
+    node = ros.node('burst')
+    keyframes = node.create_publisher(Keyframe, 'keyframe', lossless_qos())
+    generated = node.create_publisher(GeneratedView, 'generated', lossless_qos())
+    assert ros.spin_until(lambda: generated.get_subscription_count() > 0, timeout=30)
+    poses = scene.camera_path(6)
+    keyframes.publish(view_to_keyframe(scene.capture_view(SMALL_CAMERA, poses[0], 0), 'map'))
+    assert ros.spin_until(lambda: len(memory_node.session.bank) == 1)
+    _, depth = scene.render(SMALL_CAMERA, poses[1])
+    burst = 150
+    for index in range(burst):
+        frame = GeneratedFrame(segment_id=0, index=index,
+                               rgb=np.full(depth.shape + (3,), 128, np.uint8),
+                               mask=np.zeros(depth.shape, bool), camera=SMALL_CAMERA,
+                               camera_to_world=poses[1], reference_ids=(0,), depth=depth)
+        generated.publish(generated_frame_to_msg(frame, 'map'))
+    assert ros.spin_until(lambda: memory_node.session.generated_views_fused == burst,
+                          timeout=60), (memory_node.session.generated_views_fused,
+                                        dict(memory_node.drops.items()))
+    assert not memory_node.drops.items()

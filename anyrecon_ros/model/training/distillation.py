@@ -22,6 +22,7 @@ student, which samples with the 4 fixed timesteps of the official sampler
 
 import copy
 from dataclasses import dataclass
+from dataclasses import replace
 import json
 from pathlib import Path
 import time
@@ -71,7 +72,12 @@ class Distiller:
     """One teacher, one fake-score network, one student; see the module docstring."""
 
     def __init__(self, pipeline, config: DistillConfig = DistillConfig(), maker=None,
-                 log=print, working_width: int = None):
+                 log=print, working_width: int = None, data: DataConfig = None):
+        """Distil ``pipeline``'s transformer; clips as ``data`` says (procedural by default).
+
+        The samples' condition renders are filled as the teacher's pipeline
+        fills them (its ``condition_fill``), whatever ``data`` says.
+        """
         self.config = config
         self.working_width = working_width
         self.pipeline = pipeline
@@ -82,9 +88,11 @@ class Distiller:
                                                    lr=config.learning_rate, weight_decay=0.0)
         self.fake_optimizer = torch.optim.AdamW(self.fake.parameters(),
                                                 lr=config.fake_learning_rate, weight_decay=0.0)
-        self.maker = maker or SampleMaker(DataConfig(
-            width=working_width or DataConfig.width,
-            height=round((working_width or DataConfig.width) * 3 / 4 / 16) * 16))
+        width = working_width or DataConfig.width
+        self.condition_fill = pipeline.config.get('condition_fill', 'none')
+        self.maker = maker or SampleMaker(replace(
+            data or DataConfig(), width=width, height=round(width * 3 / 4 / 16) * 16,
+            condition_fill=self.condition_fill))
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.sigmas = student_sigmas()
@@ -168,5 +176,6 @@ class Distiller:
         from anyrecon_ros.model.pipelines.generator import save_checkpoint
         from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
         student = AnyReconPipeline(transformer=self.student.eval(), vae=self.pipeline.vae,
-                                   scheduler=self.pipeline.scheduler)
+                                   scheduler=self.pipeline.scheduler,
+                                   condition_fill=self.condition_fill)
         return save_checkpoint(student, folder, self.working_width)

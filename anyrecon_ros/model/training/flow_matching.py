@@ -33,8 +33,8 @@ with new samples. Checkpoints are written to a temporary folder and renamed,
 so an interrupted run resumes from the last complete one.
 """
 
-import copy
 from collections import deque
+import copy
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -216,7 +216,7 @@ MODEL_PRESETS = {'tiny': tiny_config, 'small': small_config, 'medium': medium_co
 
 
 def taef2_folder(vae: str):
-    """Return the TAEF2 weights folder ``vae`` names (``taef2:FOLDER``), or None for the Wan VAE."""
+    """Return the TAEF2 weights folder ``vae`` names (``taef2:FOLDER``); None: the Wan VAE."""
     if not vae:
         return None
     if not vae.startswith(TAEF2_PREFIX) or not vae[len(TAEF2_PREFIX):]:
@@ -347,12 +347,13 @@ class Trainer:
         config = self.config
         start = self._resume()
         self.pipeline.vae.to(self.device)
-        if start == 0 and (config.vae_steps or config.vae):
+        if start is None and (config.vae_steps or config.vae):
             if config.vae_steps:
                 self.train_vae()
             else:   # the frozen TAEF2: only its latent statistics come from the data
                 self._calibrate()
             self._save(0)
+        start = start or 0
         self.pipeline.vae.requires_grad_(False).eval()
         transformer = self.pipeline.transformer
         average = None
@@ -369,8 +370,17 @@ class Trainer:
         transformer, optimizer = self.accelerator.prepare(transformer, optimizer)
         self._write_config()
         losses, started = [], time.monotonic()
-        step = start
-        for step, samples in zip(range(start + 1, config.steps + 1), self._batches(start)):
+        batches = self._batches(start)
+        try:
+            self._steps(start, batches, transformer, optimizer, average, losses, started)
+        finally:
+            batches.close()   # stops the workers, if any
+        self._use(transformer, average)
+        return losses
+
+    def _steps(self, start, batches, transformer, optimizer, average, losses, started):
+        config = self.config
+        for step, samples in zip(range(start + 1, config.steps + 1), batches):
             encoded = collate(encode_samples(self.pipeline.vae, samples, self.vae_batch_frames,
                                              self.device))
             noise = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -396,11 +406,10 @@ class Trainer:
             if step % config.checkpoint_every == 0 or last:
                 self._use(transformer, average)
                 self._save(step, optimizer, transformer if average is not None else None)
+                transformer.train()
             if out_of_time:
                 self.log(f'stopping after {config.max_minutes} minutes at step {step}')
                 break
-        self._use(transformer, average)
-        return losses
 
     def _use(self, transformer, average):
         """Make the pipeline's transformer the one a checkpoint holds (the average, if any)."""
@@ -425,7 +434,7 @@ class Trainer:
         with context.Pool(self.config.workers, _start_worker, (self.config.data,)) as pool:
             pending = deque()
             while True:
-                while len(pending) < 4 * self.config.workers:
+                while len(pending) < max(4 * self.config.workers, 2 * batch):
                     key = next(keys, None)
                     if key is None:
                         break
@@ -466,7 +475,7 @@ class Trainer:
         return recorded
 
     def _write_config(self):
-        text = json.dumps(self.recorded_config(), indent=1)
+        text = json.dumps(self.recorded_config(), indent=1, default=str)
         (self.out / TRAINING_CONFIG).write_text(text)
 
     def _save(self, step, optimizer=None, trained=None):
@@ -482,7 +491,8 @@ class Trainer:
             state = self.accelerator.unwrap_model(trained).state_dict()
             save_file({key: value.detach().cpu().contiguous() for key, value in state.items()},
                       str(partial / TRAINING_WEIGHTS))
-        (partial / TRAINING_CONFIG).write_text(json.dumps(self.recorded_config(), indent=1))
+        (partial / TRAINING_CONFIG).write_text(json.dumps(self.recorded_config(), indent=1,
+                                                          default=str))
         (partial / TRAINING_STATE).write_text(json.dumps({'step': step,
                                                           'samples': self.samples_seen}))
         shutil.rmtree(previous, ignore_errors=True)
@@ -500,12 +510,13 @@ class Trainer:
             previous.rename(folder)
         return folder
 
-    def _resume(self) -> int:
+    def _resume(self):
+        """Load the last checkpoint; return its step (None when there is none to resume)."""
         from anyrecon_ros.model.pipelines.generator import load_checkpoint
         folder = self._checkpoint_folder()
         state = folder / TRAINING_STATE
         if not (self.config.resume and state.is_file()):
-            return 0
+            return None
         pipeline = load_checkpoint(folder)
         fill = pipeline.config.get('condition_fill', 'none')
         if fill != self.config.data.condition_fill:
@@ -544,7 +555,7 @@ def _take(iterator, count: int) -> list:
 def decode_check(vae, images: np.ndarray) -> float:
     """Return the PSNR (dB) of the VAE's reconstruction of uint8 images."""
     with torch.no_grad():
-        tensor = to_unit_range(images)
+        tensor = to_unit_range(images, next(vae.parameters()).device)
         decoded = decode_frames(vae, encode_frames(vae, tensor, 4), 4).clamp(-1, 1)
     mse = F.mse_loss((decoded + 1) * 127.5, (tensor + 1) * 127.5).item()
     return 10 * math.log10(255 ** 2 / max(mse, 1e-12))
