@@ -27,6 +27,9 @@ from diffusers.utils import logging as diffusers_logging
 import numpy as np
 import torch
 
+# Imported so that from_pretrained can load checkpoints whose vae/ is TAEF2: diffusers
+# loads a component class of another library only from a module already imported.
+from anyrecon_ros.model.models import taef2  # noqa: F401
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames

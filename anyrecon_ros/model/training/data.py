@@ -147,7 +147,7 @@ class SampleMaker:
 
     @property
     def camera(self):
-        """The procedural scenes' camera at the configured size."""
+        """Return the procedural scenes' camera at the configured size."""
         if self._camera is None:
             from anyrecon_ros.core.procedural_scene import default_camera
             self._camera = default_camera().scaled(self.config.width, self.config.height)
@@ -234,41 +234,45 @@ def encode_sample(vae, sample: Sample, batch_frames: int = 4, device=None) -> En
 
 
 def encode_samples(vae, samples: list, batch_frames: int = 4, device=None) -> list:
-    """Encode samples with the frozen frame-wise VAE, all their images in one pass.
+    """Encode samples with the frozen frame-wise VAE, the images of each size in one pass.
 
     Captures that are frames of the clip (``capture_indices``) are not
     encoded twice; the renders' condition latents come from
     ``condition_renders`` where a sample has them.
     """
     device = device or next(vae.parameters()).device
-    images, parts = [], []
+    stacks = []
     for sample in samples:
         renders = sample.renders if sample.condition_renders is None else sample.condition_renders
-        own_captures = sample.capture_indices is None
-        parts.append((len(sample.frames), len(renders), len(sample.captures) if own_captures
-                      else 0))
-        images += [sample.frames, renders] + ([sample.captures] if own_captures else [])
-    with torch.no_grad():
-        latents = encode_frames(vae, to_unit_range(np.concatenate(images), device), batch_frames)
-    encoded, start = [], 0
-    for sample, (frames, renders, captures) in zip(samples, parts):
-        frame_latents = latents[start:start + frames]
-        render_latents = latents[start + frames:start + frames + renders]
-        if captures:
-            capture_latents = latents[start + frames + renders:start + frames + renders
-                                      + captures]
-        else:
-            capture_latents = frame_latents[list(sample.capture_indices)]
-        start += frames + renders + captures
-        masks = mask_to_latent(torch.from_numpy(sample.masks).float().to(device))
-        ones = torch.ones((len(capture_latents),) + masks.shape[1:], device=device)
+        captures = sample.captures if sample.capture_indices is None else sample.captures[:0]
+        stacks.append(np.concatenate([sample.frames, renders, captures]))
+    latents = [None] * len(samples)
+    for size in {stack.shape[1:3] for stack in stacks}:
+        chosen = [i for i, stack in enumerate(stacks) if stack.shape[1:3] == size]
+        with torch.no_grad():
+            encoded = encode_frames(vae, to_unit_range(np.concatenate(
+                [stacks[i] for i in chosen]), device), batch_frames)
+        for i, part in zip(chosen, torch.split(encoded, [len(stacks[i]) for i in chosen])):
+            latents[i] = part
+    return [_sequence(sample, part, device) for sample, part in zip(samples, latents)]
 
-        def sequence(*tensors):
-            return torch.cat(tensors).permute(1, 0, 2, 3)[None]
-        encoded.append(EncodedSample(clean=sequence(capture_latents, frame_latents),
-                                     condition=sequence(capture_latents, render_latents),
-                                     mask=sequence(ones, masks)))
-    return encoded
+
+def _sequence(sample: Sample, latents: torch.Tensor, device) -> EncodedSample:
+    """Arrange a sample's latents (frames, renders, own captures) as the transformer's sequence."""
+    frames = len(sample.frames)
+    frame_latents, render_latents = latents[:frames], latents[frames:2 * frames]
+    if sample.capture_indices is None:
+        capture_latents = latents[2 * frames:]
+    else:
+        capture_latents = frame_latents[list(sample.capture_indices)]
+    masks = mask_to_latent(torch.from_numpy(sample.masks).float().to(device))
+    ones = torch.ones((len(capture_latents),) + masks.shape[1:], device=device)
+
+    def sequence(*tensors):
+        return torch.cat(tensors).permute(1, 0, 2, 3)[None]
+    return EncodedSample(clean=sequence(capture_latents, frame_latents),
+                         condition=sequence(capture_latents, render_latents),
+                         mask=sequence(ones, masks))
 
 
 def collate(encoded: list) -> list:
