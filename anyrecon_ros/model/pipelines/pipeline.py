@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import json
 from pathlib import Path
 
-import cv2
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils import logging as diffusers_logging
@@ -29,6 +28,7 @@ import torch
 
 # Imported so that from_pretrained can load checkpoints whose vae/ is TAEF2: diffusers
 # loads a component class of another library only from a module already imported.
+from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.model.models import taef2  # noqa: F401
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.models.vae import decode_frames
@@ -42,7 +42,6 @@ from anyrecon_ros.model.pipelines.scheduling import set_steps
 SIZE_MULTIPLE = 16
 # What the condition latents of the renders are encoded from (see the module docstring).
 CONDITION_FILLS = ('none', 'telea')
-FILL_RADIUS = 3
 
 
 def check_condition_fill(fill: str) -> str:
@@ -57,12 +56,12 @@ def fill_condition_renders(renders: np.ndarray, masks: np.ndarray, fill: str) ->
     """Return (T, H, W, 3) uint8 renders as the condition latents see them under ``fill``.
 
     ``'none'``: ``renders`` unchanged; ``'telea'``: every pixel outside
-    ``masks`` filled by ``cv2.inpaint`` (radius 3, ``INPAINT_TELEA``).
+    ``masks`` filled by Telea inpainting (``core.inpainting.telea_fill``, as the
+    classical generator fills them).
     """
     if check_condition_fill(fill) == 'none':
         return renders
-    return np.stack([cv2.inpaint(np.ascontiguousarray(render), (~mask).astype(np.uint8),
-                                 FILL_RADIUS, cv2.INPAINT_TELEA)
+    return np.stack([telea_fill(np.ascontiguousarray(render), mask)
                      for render, mask in zip(renders, np.asarray(masks).astype(bool))])
 
 
