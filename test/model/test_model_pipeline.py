@@ -79,3 +79,40 @@ def test_bad_input_is_a_clear_error(pipeline):
         pipeline(capture, renders, masks[:2])
     with pytest.raises(ValueError, match='capture_images'):
         pipeline(capture[:0], renders, masks)
+
+
+def variant(pipeline, **settings):
+    """The same components sampling with other pipeline settings."""
+    return AnyReconPipeline(transformer=pipeline.transformer, vae=pipeline.vae,
+                            scheduler=make_scheduler(), **settings)
+
+
+def test_start_step_runs_only_the_rest_of_the_schedule(pipeline):
+    calls = []
+    late = variant(pipeline, start_step=3)
+    images = run(late, *inputs(), callback=lambda *progress: calls.append(progress))
+    assert images.shape == (5, SIZE, SIZE, 3)
+    assert calls == [(0, 1, 1, 1)]  # one chunk, only the last of the 4 steps
+    # Starting from the noised condition, not from noise: the output differs.
+    assert not np.array_equal(images, run(pipeline, *inputs()))
+    # A start beyond the schedule still runs its last step.
+    assert run(variant(pipeline, start_step=9), *inputs()).shape == images.shape
+
+
+def test_condition_blend_mixes_the_output_with_the_condition(pipeline):
+    capture, renders, masks = inputs()
+    masks[:] = True  # nothing to fill: the condition images are the renders
+    plain = run(variant(pipeline, start_step=2), capture, renders, masks).astype(float)
+    blended = run(variant(pipeline, start_step=2, condition_blend=0.7),
+                  capture, renders, masks).astype(float)
+    expected = 0.3 * plain + 0.7 * renders
+    # uint8 rounding of both outputs: at most about one level apart.
+    assert np.abs(blended - expected).max() <= 1.0
+    assert np.abs(blended - plain).mean() > 5
+
+
+def test_bad_sampling_settings_are_refused(pipeline):
+    with pytest.raises(ValueError, match='start_step'):
+        variant(pipeline, start_step=-1)
+    with pytest.raises(ValueError, match='condition_blend'):
+        variant(pipeline, condition_blend=1.0)

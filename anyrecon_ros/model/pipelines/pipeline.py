@@ -14,6 +14,16 @@ renders as they are (black where the memory saw nothing; checkpoints without
 the setting), ``'telea'`` the renders with those holes filled by OpenCV's
 Telea inpainting (radius 3) first, for a model trained so
 (``anyrecon train --fill-condition``). The masks are unchanged either way.
+
+Two more settings say how a checkpoint samples (both off for checkpoints
+without them). ``start_step`` k > 0 starts the schedule at its step k from
+the condition latents noised to that step's level instead of pure noise
+(SDEdit): the model refines the render, or its fill, rather than drawing a
+view anew, and runs only the remaining steps. ``condition_blend`` w mixes
+the output pixels with the condition images (the render, filled as
+``condition_fill`` says): ``(1 - w) * generated + w * condition``. The
+shipped default records k = 3 and w = 0.7, the values its measurements
+chose (docs/training.md); the official weights keep 0 and 0.
 """
 
 from dataclasses import dataclass
@@ -77,11 +87,17 @@ class AnyReconPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = 'transformer->vae'
 
-    def __init__(self, transformer, vae, scheduler, condition_fill: str = 'none'):
+    def __init__(self, transformer, vae, scheduler, condition_fill: str = 'none',
+                 start_step: int = 0, condition_blend: float = 0.0):
         super().__init__()
         check_condition_fill(condition_fill)
+        if start_step < 0:
+            raise ValueError(f'start_step must be >= 0, got {start_step}')
+        if not 0.0 <= condition_blend < 1.0:
+            raise ValueError(f'condition_blend must be in [0, 1), got {condition_blend}')
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
-        self.register_to_config(condition_fill=condition_fill)
+        self.register_to_config(condition_fill=condition_fill, start_step=start_step,
+                                condition_blend=condition_blend)
 
     @classmethod
     def from_pretrained(cls, folder, **kwargs) -> 'AnyReconPipeline':
@@ -139,7 +155,11 @@ class AnyReconPipeline(DiffusionPipeline):
                                     generator, lambda s, n: callback and callback(
                                         chunk, len(starts), s, n))
             carried = latents[-carry_frames:] if carry_frames else None
-            outputs.append(decode_frames(self.vae, latents, vae_batch_frames))
+            decoded = decode_frames(self.vae, latents, vae_batch_frames)
+            blend = self.config.condition_blend
+            if blend:
+                decoded = (1 - blend) * decoded + blend * chunk_renders
+            outputs.append(decoded.clamp(-1, 1))
         return AnyReconPipelineOutput(images=from_unit_range(torch.cat(outputs)))
 
     def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator, progress):
@@ -153,12 +173,20 @@ class AnyReconPipeline(DiffusionPipeline):
         latents = torch.randn(condition.shape, generator=generator, device='cpu').to(
             condition.device, condition.dtype)
         set_steps(self.scheduler, steps, device=condition.device)
-        for index, timestep in enumerate(self.scheduler.timesteps):
+        timesteps = self.scheduler.timesteps
+        start = min(self.config.start_step, len(timesteps) - 1)
+        if start:
+            # Start part-way from the condition itself (SDEdit): the render, or its
+            # classical fill, noised to the level of the first step that runs.
+            sigma = self.scheduler.sigmas[start]
+            latents = (1 - sigma) * condition + sigma * latents
+            self.scheduler.set_begin_index(start)
+        for index, timestep in enumerate(timesteps[start:]):
             velocity = self.transformer(
                 hidden_states=pack_conditioning(latents, mask.to(latents.dtype), condition),
                 timestep=timestep.expand(1), encoder_hidden_states=None, return_dict=False)[0]
             latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
-            progress(index + 1, len(self.scheduler.timesteps))
+            progress(index + 1, len(timesteps) - start)
         return latents[0].permute(1, 0, 2, 3)[len(fixed_latents):]
 
 
