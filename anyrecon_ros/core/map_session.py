@@ -12,14 +12,24 @@ The stored map is never silently replaced by an emptier memory: a session
 opened on an existing map resumes it (``load``), and after a ``reset`` that
 keeps the file, saving is refused until the map is loaded again or cleared
 on purpose (``reset(clear_map=True)``).
+
+The keyframe bank is bounded in RAM (``BankConfig.keyframe_ram_mib``,
+``core.bounded_bank``): a keyframe leaves RAM once the map file holds it
+(without a map file, once the bank's temporary store does) and is read back
+when retrieval, stereo or generation needs it. Loading a map reads only the
+keyframes' ids, cameras and poses, and the views the saved memory lacks.
 """
 
+from functools import partial
+from itertools import chain
 import sqlite3
 from types import SimpleNamespace
 from typing import Callable, Optional
 
 import cv2
 
+from anyrecon_ros.core.bounded_bank import BankConfig
+from anyrecon_ros.core.bounded_bank import BoundedViewBank
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.map_store import MapStore
@@ -27,7 +37,6 @@ from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.mapping import MappingConfig
 from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.core.view_bank import GeneratedFrame
-from anyrecon_ros.core.view_bank import ViewBank
 
 # What reading or writing a damaged, foreign or unwritable map file can raise.
 MAP_ERRORS = (ValueError, KeyError, TypeError, OSError, sqlite3.Error, cv2.error)
@@ -47,9 +56,11 @@ class MapSession:
 
     def __init__(self, memory_config: MemoryConfig = MemoryConfig(),
                  mapping_config: MappingConfig = MappingConfig(), map_path: str = '',
-                 on_drop: Optional[Callable[[str, str], None]] = None):
+                 on_drop: Optional[Callable[[str, str], None]] = None,
+                 bank_config: BankConfig = BankConfig()):
         self.memory_config = memory_config
         self.mapping_config = mapping_config
+        self.bank_config = bank_config
         self.on_drop = on_drop or (lambda reason, text: None)
         self.generated = []   # camera and pose of every generated view held, for markers
         self.generated_views_fused = 0
@@ -59,7 +70,7 @@ class MapSession:
         self._last_error = None
         self.store = _open_store(map_path) if map_path else None
         self.mapper = None
-        self._use(GeometryMemory(memory_config), ViewBank(), next_id=0)
+        self._use(GeometryMemory(memory_config), self._new_bank(), next_id=0)
         # Whether the memory holds everything the map file's saved memory holds,
         # so that saving it cannot lose stored geometry.
         self.holds_stored_map = True
@@ -76,7 +87,7 @@ class MapSession:
         return self.mapper.memory
 
     @property
-    def bank(self) -> ViewBank:
+    def bank(self) -> BoundedViewBank:
         """Return the bank of keyframes; ``reset`` and ``load`` replace it."""
         return self.mapper.bank
 
@@ -91,8 +102,7 @@ class MapSession:
         """Add a posed camera frame if the selector takes it as a keyframe; return it, or None."""
         keyframe = self.mapper.consider(view)
         if keyframe is not None:
-            self._store(lambda store: store.add_keyframe(keyframe),
-                        f'keyframe {keyframe.view_id}')
+            self._store_keyframe(keyframe)
         return keyframe
 
     def add_keyframe(self, view: CaptureView) -> Optional[CaptureView]:
@@ -102,8 +112,7 @@ class MapSession:
             return None
         keyframe = self.mapper.add_keyframe(view)
         if keyframe is not None:
-            self._store(lambda store: store.add_keyframe(keyframe),
-                        f'keyframe {keyframe.view_id}')
+            self._store_keyframe(keyframe)
         return keyframe
 
     def add_generated(self, frame: GeneratedFrame) -> bool:
@@ -159,23 +168,29 @@ class MapSession:
         """
         store = self._require_store('load')
         try:
-            keyframes = list(store.keyframes())
-            generated = list(store.generated())
+            # Every stored view is checked (CRC) now, so a damaged map is refused
+            # here; the keyframes' images are read back only when needed.
+            damaged = store.verify_views()
+            if damaged:
+                raise ValueError(f'{len(damaged)} damaged row(s): {"; ".join(damaged[:3])}')
+            placements = store.keyframe_placements()
+            generated = store.generated_placements()
             memory = store.load_memory()
             if memory is None:
-                memory = _fused(GeometryMemory(self.memory_config), keyframes, generated)
+                memory = _fused(GeometryMemory(self.memory_config), store.keyframes(),
+                                store.generated())
             else:
                 # Views stored after the last save (a crash lost them from memory).
-                memory = _fused(memory, *store.views_after_memory(keyframes, generated))
+                memory = _fused(memory, *store.views_after_memory())
         except MAP_ERRORS as error:
             raise MapSessionError(f'loading {store.path} failed: {error}') from None
-        bank = ViewBank()
-        for view in keyframes:
-            bank.add(view)
+        bank = self._new_bank()
+        for placement in placements:
+            bank.add_stored(placement)
         self._use(memory, bank, self.next_id)
-        self.generated = [_placement(frame) for frame in generated]
+        self.generated = generated
         self.holds_stored_map = True
-        return (f'loaded {len(memory)} points, {len(keyframes)} keyframes and {len(generated)} '
+        return (f'loaded {len(memory)} points, {len(placements)} keyframes and {len(generated)} '
                 f'generated views from {store.path}')
 
     def reset(self, clear_map: bool = False) -> str:
@@ -186,7 +201,7 @@ class MapSession:
                 store.clear()
             except MAP_ERRORS as error:
                 raise MapSessionError(f'clearing {store.path} failed: {error}') from None
-        self._use(GeometryMemory(self.memory_config), ViewBank(), self.next_id)
+        self._use(GeometryMemory(self.memory_config), self._new_bank(), self.next_id)
         self.generated = []
         self.holds_stored_map = self.store is None or not self.store.keyframe_ids()
         if clear_map:
@@ -197,7 +212,11 @@ class MapSession:
                 'map (load it again, or reset with clear_map to clear it)')
 
     def close(self) -> str:
-        """Save the memory if that loses nothing, close the map file; return what happened."""
+        """Save the memory if that loses nothing, close the map file; return what happened.
+
+        The keyframe bank's temporary store, if it made one, is deleted.
+        """
+        self.bank.close()
         if self.store is None:
             return 'no map file'
         try:
@@ -210,10 +229,16 @@ class MapSession:
 
     # ---- helpers ---------------------------------------------------------
 
+    def _new_bank(self) -> BoundedViewBank:
+        """Return an empty bank that keeps to the budget, reading back from the map file."""
+        return BoundedViewBank(self.bank_config.budget_bytes, self.store, self.on_drop)
+
     def _use(self, memory, bank, next_id):
         """Map into ``memory`` and ``bank`` from now on; ids keep growing from ``next_id``."""
+        if self.mapper is not None and self.mapper.bank is not bank:
+            self.mapper.bank.close()   # its temporary store, if any, goes with it
         self.mapper = Mapper(memory, bank, self.mapping_config, on_drop=self.on_drop)
-        for view in bank.views():
+        for view in bank.placements():
             self.mapper.selector.add(view.camera_to_world, view.camera)
         self.mapper.next_id = max(self.mapper.next_id, next_id)
         if self.store is not None:
@@ -221,15 +246,23 @@ class MapSession:
             self.mapper.next_id = max(self.mapper.next_id,
                                       max(self.store.keyframe_ids(), default=-1) + 1)
 
-    def _store(self, write, what):
+    def _store_keyframe(self, keyframe):
+        """Write a keyframe to the map file; once there, the bank may drop it from RAM."""
+        # Marked in the bank it was added to: after a reset, a write that
+        # succeeds late must not mark a newer keyframe of the same id.
+        self._store(lambda store: store.add_keyframe(keyframe), f'keyframe {keyframe.view_id}',
+                    on_stored=partial(self.bank.mark_stored, keyframe.view_id))
+
+    def _store(self, write, what, on_stored=None):
         """Write one item to the map file, if one is open, after those that failed before.
 
         A failed write is counted once (``map_write_failed``) and kept for the
-        next try; a conflicting id (``map_conflict``) keeps the stored item.
+        next try; a conflicting id (``map_conflict``) keeps the stored item
+        (and a keyframe stays in RAM). ``on_stored()`` runs once it is written.
         """
         if self.store is None:
             return
-        self.unstored.append((write, what))
+        self.unstored.append((write, what, on_stored))
         if not self._store_pending():
             # Writes stop at the first failure, so this item is among those waiting.
             self.on_drop('map_write_failed', f'{what} not stored yet: {self._last_error}; kept, '
@@ -238,7 +271,7 @@ class MapSession:
     def _store_pending(self) -> bool:
         """Write the items waiting to be stored, in order; return whether none is left."""
         while self.unstored:
-            write, what = self.unstored[0]
+            write, what, on_stored = self.unstored[0]
             try:
                 write(self.store)
             except KeyError as error:
@@ -247,6 +280,9 @@ class MapSession:
             except MAP_ERRORS as error:
                 self._last_error = error
                 return False
+            else:
+                if on_stored is not None:
+                    on_stored()
             self.unstored.pop(0)
         return True
 
@@ -264,8 +300,8 @@ def _open_store(path) -> MapStore:
 
 
 def _fused(memory: GeometryMemory, keyframes, generated) -> GeometryMemory:
-    """Fuse stored views into ``memory``; return it."""
-    for view in (*keyframes, *generated):
+    """Fuse stored views (lists or iterators, read one at a time) into ``memory``; return it."""
+    for view in chain(keyframes, generated):
         memory.insert_view(view)
     return memory
 

@@ -13,7 +13,13 @@ their images and arrays, and are upgraded when opened for writing.
 One writer at a time: a store opened for writing holds an exclusive lock on
 the file (``flock``), so a second writer is refused at once with
 :class:`MapInUseError`. ``read_only=True`` opens for inspection only (no lock,
-no write, works on read-only media).
+no write, works on read-only media). ``durable=False`` (the keyframe bank's
+temporary store, deleted when it closes) skips the flush to disk at each
+commit.
+
+Keyframes beyond the keyframe bank's RAM budget are read back from here
+(``keyframe(view_id, verify=True)`` checks the row's CRC first);
+``keyframe_placements`` gives ids, cameras and poses without the images.
 """
 
 import fcntl
@@ -22,6 +28,7 @@ import os
 from pathlib import Path
 import sqlite3
 import threading
+from types import SimpleNamespace
 import zlib
 
 import cv2
@@ -33,6 +40,7 @@ from anyrecon_ros.core.geometry_memory import MemoryConfig
 from anyrecon_ros.core.transforms import validate_rigid
 from anyrecon_ros.core.view_bank import CaptureView
 from anyrecon_ros.core.view_bank import GeneratedFrame
+from anyrecon_ros.core.view_bank import KeyframePlacement
 
 FORMAT = 'anyrecon_map'
 FORMAT_VERSION = 2
@@ -74,7 +82,8 @@ class MapStore:
     interleave inside one.
     """
 
-    def __init__(self, path, create: bool = True, read_only: bool = False):
+    def __init__(self, path, create: bool = True, read_only: bool = False,
+                 durable: bool = True):
         self.path = Path(path)
         self.read_only = read_only
         self._lock = threading.RLock()
@@ -95,7 +104,7 @@ class MapStore:
             is_new = _refuse_foreign_database(self._db, self.path)
             self._lock_fd = _lock_for_writing(self.path)
             self._db.execute('PRAGMA journal_mode=WAL')
-            self._db.execute('PRAGMA synchronous=FULL')
+            self._db.execute(f'PRAGMA synchronous={"FULL" if durable else "OFF"}')
             with self._transaction():
                 _create_schema(self._db)
                 if is_new:
@@ -140,13 +149,17 @@ class MapStore:
         """Return the stored keyframe ids in ascending order."""
         return [row[0] for row in self._db.execute('SELECT id FROM keyframes ORDER BY id')]
 
-    def keyframe(self, view_id: int) -> CaptureView:
-        """Load one keyframe."""
-        row = self._db.execute('SELECT id, stamp_ns, camera, pose, image, depth FROM keyframes '
-                               'WHERE id = ?', (int(view_id),)).fetchone()
+    def keyframe(self, view_id: int, verify: bool = False) -> CaptureView:
+        """Load one keyframe; with ``verify``, a CRC that does not match raises MapFormatError."""
+        with self._lock:
+            row = self._db.execute('SELECT id, stamp_ns, camera, pose, image, depth, crc FROM '
+                                   'keyframes WHERE id = ?', (int(view_id),)).fetchone()
         if row is None:
             raise KeyError(f'no keyframe {view_id} in {self.path}')
-        view_id, stamp_ns, camera, pose, image, depth = row
+        *values, crc = row
+        if verify and not self._row_crc_matches('keyframes', values, crc):
+            raise MapFormatError(f'keyframe {view_id} in {self.path}: checksum mismatch')
+        view_id, stamp_ns, camera, pose, image, depth = values
         return CaptureView(view_id=view_id, rgb=_decode_rgb(image), camera=_camera(camera),
                            camera_to_world=_pose(pose),
                            depth=None if depth is None else _decode_depth(depth),
@@ -156,6 +169,12 @@ class MapStore:
         """Yield every keyframe in id order."""
         for view_id in self.keyframe_ids():
             yield self.keyframe(view_id)
+
+    def keyframe_placements(self) -> list:
+        """Return every keyframe's id, stamp, camera and pose in id order, without its images."""
+        rows = self._db.execute('SELECT id, stamp_ns, camera, pose FROM keyframes ORDER BY id')
+        return [KeyframePlacement(view_id, _camera(camera), _pose(pose), stamp_ns)
+                for view_id, stamp_ns, camera, pose in rows]
 
     # ---- generated views -------------------------------------------------
 
@@ -186,6 +205,12 @@ class MapStore:
                 mask=_decode_png(mask) > 127, camera=_camera(camera),
                 camera_to_world=_pose(pose), reference_ids=tuple(json.loads(references)),
                 depth=None if depth is None else _decode_depth(depth))
+
+    def generated_placements(self) -> list:
+        """Return every generated view's camera and pose in insertion order, without images."""
+        rows = self._db.execute('SELECT camera, pose FROM generated ORDER BY id')
+        return [SimpleNamespace(camera=_camera(camera), camera_to_world=_pose(pose))
+                for camera, pose in rows]
 
     # ---- the memory ------------------------------------------------------
 
@@ -221,7 +246,10 @@ class MapStore:
             return [], []
         covers = json.loads(covers)
         saved = set(covers['keyframes'])
-        keyframes = self.keyframes() if keyframes is None else keyframes
+        if keyframes is None:
+            # Only those after the save are decoded.
+            keyframes = [self.keyframe(view_id) for view_id in self.keyframe_ids()
+                         if view_id not in saved]
         # Generated views are only ever appended: the first ones were saved.
         generated = (list(self.generated(skip=covers['generated'])) if generated is None
                      else generated[covers['generated']:])
@@ -297,7 +325,16 @@ class MapStore:
             problems = [f'sqlite: {error}']
         return problems
 
-    def _check_table(self, table, label, decode) -> list:
+    def verify_views(self) -> list:
+        """Check the CRC of every keyframe and generated view, without decoding them.
+
+        Return one line per damaged row (empty when intact): what ``check``
+        says of them, less the decoding.
+        """
+        return (self._check_table('keyframes', 'keyframe')
+                + self._check_table('generated', 'generated view'))
+
+    def _check_table(self, table, label, decode=None) -> list:
         problems = []
         for row in self._db.execute(f'SELECT * FROM {table}'):
             *values, crc = row
@@ -305,7 +342,7 @@ class MapStore:
                 values = values[1:]   # the row id is not part of the checksum
             if not self._row_crc_matches(table, values, crc):
                 problems.append(f'{label} {row[0]}: checksum mismatch')
-            else:
+            elif decode is not None:
                 problems += _problems_of(lambda: decode(row), f'{label} {row[0]}')
         return problems
 
@@ -592,14 +629,29 @@ def _decode_rgb(data: bytes) -> np.ndarray:
     return cv2.cvtColor(_decode_png(data), cv2.COLOR_BGR2RGB)
 
 
-def _encode_depth(depth) -> bytes:
+def stored_depth(depth: np.ndarray) -> np.ndarray:
+    """Return ``depth`` (metres) exactly as a map stores and reads it back: whole millimetres.
+
+    Depth beyond MAX_DEPTH_MM millimetres, negative or NaN reads back as NaN.
+    """
+    return _depth_from_millimetres(_millimetres(depth))
+
+
+def _millimetres(depth) -> np.ndarray:
     millimetres = np.rint(np.nan_to_num(depth, nan=0.0) * 1000.0)
     millimetres[(millimetres < 0) | (millimetres > MAX_DEPTH_MM)] = 0
-    return _encode_png(millimetres.astype(np.uint16))
+    return millimetres.astype(np.uint16)
 
 
-def _decode_depth(data: bytes) -> np.ndarray:
-    millimetres = _decode_png(data)
+def _depth_from_millimetres(millimetres) -> np.ndarray:
     depth = millimetres.astype(np.float32) / 1000.0
     depth[(millimetres == 0) | (millimetres == 65535)] = np.nan
     return depth
+
+
+def _encode_depth(depth) -> bytes:
+    return _encode_png(_millimetres(depth))
+
+
+def _decode_depth(data: bytes) -> np.ndarray:
+    return _depth_from_millimetres(_decode_png(data))

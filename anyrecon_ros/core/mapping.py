@@ -60,7 +60,7 @@ class Mapper:
         self.selector = KeyframeSelector(config.min_translation, config.min_rotation_deg,
                                          config.max_overlap)
         self.on_drop = on_drop or (lambda reason, text: None)
-        self.next_id = max((view.view_id for view in bank.views()), default=-1) + 1
+        self.next_id = max(bank.ids(), default=-1) + 1
 
     def consider(self, view: CaptureView) -> Optional[CaptureView]:
         """Add ``view`` if it is a new keyframe; return the keyframe as stored, else None."""
@@ -93,13 +93,15 @@ class Mapper:
         return view
 
     def _with_stereo_depth(self, view: CaptureView):
-        sources = select_sources(view, self.bank.views(), self.config.mvs_sources)
-        if not sources:
+        # Sources are chosen by pose; only the chosen ones are read (back) whole.
+        chosen = select_sources(view, self.bank.placements(), self.config.mvs_sources)
+        if not chosen:
             self.on_drop('no_stereo_sources', f'keyframe {view.view_id} has no earlier keyframe '
                          'to match for depth; kept without geometry')
             return view, None
         scale = min(1.0, self.config.depth_estimation_width / view.camera.width)
         try:
+            sources = [self.bank[source.view_id] for source in chosen]
             estimate = estimate_depth(view, sources, MvsParameters(scale=scale))
         except ValueError as error:
             self.on_drop('stereo_failed', f'keyframe {view.view_id}: {error}; kept without '

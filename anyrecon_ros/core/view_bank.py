@@ -1,6 +1,15 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Captured keyframes ("capture views") and the bank that holds them by id."""
+"""Captured keyframes ("capture views") and the bank that holds them by id.
+
+``ViewBank`` holds every keyframe in RAM (the offline command, the evaluation,
+an exported map); the mapping session's ``core.bounded_bank.BoundedViewBank``
+keeps only a RAM budget's worth and reads the rest back from its map store.
+Both give the same interface: ``bank[view_id]`` (the whole keyframe),
+``placements()`` (ids, cameras and poses only: what selection, stereo source
+choice and markers need, without reading images back) and ``views()`` (every
+keyframe, whole).
+"""
 
 from dataclasses import dataclass
 from typing import Optional
@@ -42,6 +51,31 @@ class CaptureView:
         """Return the camera centre in the world frame."""
         return self.camera_to_world[:3, 3]
 
+    @property
+    def image_bytes(self) -> int:
+        """Return the bytes its image and depth take in RAM."""
+        return self.rgb.nbytes + (0 if self.depth is None else self.depth.nbytes)
+
+
+@dataclass(frozen=True)
+class KeyframePlacement:
+    """Where a keyframe was taken, without its images: id, intrinsics, pose and stamp."""
+
+    view_id: int
+    camera: PinholeCamera
+    camera_to_world: np.ndarray         # (4, 4), OpenCV optical axes
+    stamp_ns: int = 0
+
+    @classmethod
+    def of(cls, view: CaptureView) -> 'KeyframePlacement':
+        """Return the placement of ``view``."""
+        return cls(view.view_id, view.camera, view.camera_to_world, view.stamp_ns)
+
+    @property
+    def centre(self) -> np.ndarray:
+        """Return the camera centre in the world frame."""
+        return self.camera_to_world[:3, 3]
+
 
 @dataclass
 class GeneratedFrame:
@@ -67,16 +101,17 @@ class GeneratedFrame:
 
 
 class ViewBank:
-    """Capture views by id, in insertion order."""
+    """Capture views by id, in insertion order, every one in RAM."""
 
     def __init__(self):
         self._views = {}
 
-    def add(self, view: CaptureView) -> None:
-        """Add a view; an id that is already there is refused (nothing is replaced)."""
+    def add(self, view: CaptureView) -> CaptureView:
+        """Add a view and return it as held; an id that is already there is refused."""
         if view.view_id in self._views:
             raise KeyError(f'a view with id {view.view_id} is already in the bank')
         self._views[view.view_id] = view
+        return view
 
     def __len__(self):
         return len(self._views)
@@ -86,6 +121,14 @@ class ViewBank:
 
     def __getitem__(self, view_id) -> CaptureView:
         return self._views[view_id]
+
+    def ids(self) -> list:
+        """Return the view ids in insertion order."""
+        return list(self._views)
+
+    def placements(self) -> list:
+        """Return id, camera, pose and stamp of every view in insertion order (here the views)."""
+        return list(self._views.values())
 
     def views(self):
         """Return the views in insertion order."""

@@ -201,7 +201,7 @@ class ReconstructionLoop:
         if retrieved:
             return retrieved
         centre = np.mean([pose[:3, 3] for pose in segment_poses], axis=0)
-        views = self.bank.views()
+        views = self.bank.placements()   # poses only: no image is read back for this
         distances = [np.linalg.norm(view.centre - centre) for view in views]
         order = np.argsort(distances)[:self.config.capture_views]
         return [views[index].view_id for index in order]

@@ -23,6 +23,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
+from anyrecon_ros.core.bounded_bank import BankConfig
 from anyrecon_ros.core.drop_counter import DropCounter
 from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.geometry_memory import MemoryConfig
@@ -71,6 +72,7 @@ class GeneratorNode(Node):
         self.gate_config = declare_config(self, GateConfig())
         # The memory rebuilt from keyframes: at the memory node's voxel size.
         memory_config = declare_config(self, MemoryConfig(), ('voxel_size',))
+        bank_config = declare_config(self, BankConfig())
         self.generator = ViewGenerator.load(settings)
         if not self.generator.trained:
             self.get_logger().warning(
@@ -81,8 +83,9 @@ class GeneratorNode(Node):
             'paths are dropped (bad_trajectory) rather than queued for hours.', (1, 1_000_000))
         self.drops = DropCounter()
         # The node's own copy of the memory and keyframes (no map file): the
-        # memory node's keyframes, fused exactly as it fused them.
-        self.session = MapSession(memory_config, on_drop=self.drop)
+        # memory node's keyframes, fused exactly as it fused them. Keyframes
+        # beyond keyframe_ram_mib live in a temporary store, deleted at exit.
+        self.session = MapSession(memory_config, on_drop=self.drop, bank_config=bank_config)
         self.trajectories_done = 0
         self.generated_count = 0
         self._lock = threading.Lock()
@@ -196,7 +199,7 @@ class GeneratorNode(Node):
     def _generate(self, poses) -> None:
         trajectory_id = self.trajectories_done + 1
         self.trajectories_done = trajectory_id
-        camera = self.session.bank.views()[-1].camera
+        camera = self.session.bank.placements()[-1].camera
         loop = ReconstructionLoop(self.session.memory, self.session.bank, self.generator,
                                   self.loop_config, self.gate_config)
         self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
@@ -252,6 +255,8 @@ class GeneratorNode(Node):
         self._cancel.set()
         self._wake.set()
         self._worker.join(timeout=WORKER_STOP_SECONDS)
+        if getattr(self, 'session', None) is not None:
+            self.session.close()   # deletes the keyframe bank's temporary store
         return super().destroy_node()
 
 

@@ -35,6 +35,7 @@ from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from anyrecon_ros.core.bounded_bank import BankConfig
 from anyrecon_ros.core.drop_counter import DropCounter
 from anyrecon_ros.core.geometry_memory import CAPTURED
 from anyrecon_ros.core.geometry_memory import GENERATED
@@ -98,7 +99,8 @@ class MemoryNode(Node):
         self.drops = DropCounter()
         try:
             self.session = MapSession(self.memory_config, self.mapping_config,
-                                      self.settings.map_path, on_drop=self.drop)
+                                      self.settings.map_path, on_drop=self.drop,
+                                      bank_config=self.settings.bank)
         except MapSessionError as error:
             raise ValueError(str(error)) from None
         parts = ('image', 'camera_info') + (('depth',) if self.settings.use_depth else ())
@@ -126,17 +128,19 @@ class MemoryNode(Node):
     def _declare_parameters(self) -> SimpleNamespace:
         """Declare every parameter with its description and range; return their values.
 
-        Memory, mapping and pairing parameters come from the core's config
-        dataclasses (defaults, descriptions and ranges are written there);
-        ``memory`` and ``mapping`` are those configs, filled.
+        Memory, mapping, keyframe bank and pairing parameters come from the
+        core's config dataclasses (defaults, descriptions and ranges are
+        written there); ``memory``, ``mapping`` and ``bank`` are those configs,
+        filled.
         """
         d = self
         memory = declare_config(d, MemoryConfig())
         mapping = declare_config(d, MappingConfig())
+        bank = declare_config(d, BankConfig())
         pairing = declare_config(d, PairingConfig())
         return SimpleNamespace(
-            memory=memory, mapping=mapping, **asdict(memory), **asdict(mapping),
-            **asdict(pairing),
+            memory=memory, mapping=mapping, bank=bank, **asdict(memory), **asdict(mapping),
+            **asdict(bank), **asdict(pairing),
             frame_id=declare_shared(d, 'frame_id'),
             status_period=declare(d, 'status_period', 1.0, 'Seconds between ~/status messages.',
                                   (0.1, 60.0)),
@@ -351,9 +355,15 @@ class MemoryNode(Node):
         self.pairer.clear()
 
     def destroy_node(self):
-        """Save the memory to the map file (unless that would lose stored geometry), close it."""
-        if self.session is not None and self.session.store is not None:
-            self._report_at_exit(self.session.close())
+        """Save the memory to the map file (unless that would lose stored geometry), close it.
+
+        Without a map file, the keyframe bank's temporary store is deleted.
+        """
+        if self.session is not None:
+            has_map = self.session.store is not None
+            text = self.session.close()
+            if has_map:
+                self._report_at_exit(text)
         return super().destroy_node()
 
     def _report_at_exit(self, text):
@@ -383,8 +393,10 @@ class MemoryNode(Node):
         if self.markers_changed:
             # DELETEALL first: the latched array alone rebuilds RViz's view.
             markers = delete_all_markers(self.frame_id)
-            markers.markers += frustum_markers(self.session.bank.views(), self.session.generated,
-                                               self.frame_id, stamp).markers
+            # Placements: poses and intrinsics, no image read back from the map.
+            markers.markers += frustum_markers(self.session.bank.placements(),
+                                               self.session.generated, self.frame_id,
+                                               stamp).markers
             self.markers_pub.publish(markers)
             self.markers_changed = False
 

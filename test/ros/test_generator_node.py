@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """generator_node over real DDS: keyframes and a path in, generated views out, fused back."""
 
+import pathlib
+
 from nav_msgs.msg import Path
 import numpy as np
 from rclpy.parameter import Parameter
@@ -98,6 +100,31 @@ def test_generator_node_generates_along_a_path(ros):
     assert any(msg.stage == 'generate' for msg in progress)
     assert progress[-1].rejected_views == 0
     assert generator.generated_count == 7
+
+
+def test_keyframes_beyond_the_ram_budget_are_read_back_to_generate(ros):
+    # Less than one 160x120 keyframe: every keyframe leaves RAM for the temporary store.
+    generator, keyframe_pub, path_pub, generated, progress = wired_generator_node(
+        ros, keyframe_ram_mib=0.1)
+    keyframes = _keyframes()
+    assert ros.spin_until(lambda: keyframe_pub.get_subscription_count() > 0)
+    for msg in keyframes:
+        keyframe_pub.publish(msg)
+    assert ros.spin_until(lambda: len(generator.session.bank) == 3, timeout=20)
+    bank = generator.session.bank
+    assert bank.held_count == 0 and bank.held_bytes == 0
+    folder = pathlib.Path(bank.store.path).parent
+    assert folder.name.startswith('anyrecon_bank_') and folder.is_dir()
+    path_pub.publish(poses_to_path(_turn(generator_pose(keyframes[-1]), 5), 'map'))
+    assert ros.spin_until(lambda: len(generated) == 5, timeout=60)
+    assert bank.reads > 0   # the capture views came back from the store
+    assert ros.spin_until(lambda: progress and progress[-1].stage == 'done', timeout=10)
+    assert not generator.drops.items()
+    # Shutting the node down deletes the temporary store.
+    ros.nodes.remove(generator)
+    ros.executor.remove_node(generator)
+    generator.destroy_node()
+    assert not folder.exists()
 
 
 def test_a_path_sent_before_any_keyframe_waits_for_one(ros):

@@ -264,7 +264,8 @@ def test_main_config_is_what_the_nodes_declare():
         f'config/anyrecon.yaml is not what the nodes declare; {WRITE_CONFIG}=1 pytest '
         f'{Path(__file__).relative_to(ROOT)} -k main_config_is rewrites it')
     shared = yaml.safe_load(expected)[ALL_NODES]['ros__parameters']
-    assert set(shared) == {'frame_id', 'sensor_reliable', 'segment_length', 'voxel_size'}
+    assert set(shared) == {'frame_id', 'keyframe_ram_mib', 'sensor_reliable', 'segment_length',
+                           'voxel_size'}
 
 
 def test_rviz_displays_match_their_publishers():

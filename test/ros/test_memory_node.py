@@ -8,6 +8,7 @@ test's executor, so they can also look at its memory directly.
 """
 
 import copy
+from dataclasses import replace
 import importlib.util
 from pathlib import Path
 import signal
@@ -302,6 +303,31 @@ def test_odometry_and_stereo_depth_without_a_depth_camera(ros):
     assert not echoed[0].has_depth and all(msg.has_depth for msg in echoed[1:])
     assert np.array_equal(keyframe_to_view(echoed[2]).depth, memory_node.session.bank[2].depth,
                           equal_nan=True)
+
+
+def test_keyframes_beyond_the_ram_budget_live_in_the_map_file(ros, scene, tmp_path):
+    # Less than one 160x120 keyframe: each leaves RAM once the map file holds it.
+    memory_node = memory_node_here(ros, keyframe_ram_mib=0.1, voxel_size=VOXEL,
+                                   map_path=str(tmp_path / 'bounded.map'), memory_period=0.1)
+    talker = ros.node('keyframe_source')
+    publisher = talker.create_publisher(Keyframe, 'keyframe', lossless_qos())
+    echoed = ros.collect(Keyframe, f'{NODE}/keyframes', keyframe_qos(), talker)
+    markers = ros.collect(MarkerArray, f'{NODE}/markers', latched_qos(), talker)
+    assert ros.spin_until(lambda: publisher.get_subscription_count() > 0, timeout=30)
+    views = [scene.capture_view(SMALL_CAMERA, pose, view_id)
+             for view_id, pose in enumerate(scene.camera_path(36)[:5])]
+    # The last without depth: stereo against keyframes read back from the map file.
+    views[-1] = replace(views[-1], depth=None)
+    for view in views:
+        publisher.publish(view_to_keyframe(view, 'map'))
+    assert ros.spin_until(lambda: len(echoed) == len(views), timeout=30)
+    bank = memory_node.session.bank
+    assert len(bank) == len(views) and bank.held_count == 0 and bank.reads > 0
+    assert echoed[-1].has_depth and not memory_node.drops.items()
+    assert ros.spin_until(lambda: markers and len(markers[-1].markers) == 1 + len(views))
+    for view in views[:-1]:   # back from the file: the image exactly, depth in whole mm
+        assert np.array_equal(bank[view.view_id].rgb, view.rgb)
+        assert np.allclose(bank[view.view_id].depth, view.depth, atol=5e-4, equal_nan=True)
 
 
 def test_frames_without_a_matching_pose_are_dropped(ros, scene):

@@ -15,6 +15,7 @@ import pytest
 import rclpy
 from rclpy.node import Node
 
+from anyrecon_ros.core.bounded_bank import BankConfig
 from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.geometry_memory import MemoryConfig
@@ -39,16 +40,17 @@ CLASSES = {'memory_node': MemoryNode, 'planner_node': PlannerNode,
 # Per node: the core configs it declares parameters from (all their described
 # fields, or the ones named).
 CONFIGS = {
-    'memory_node': [(MemoryConfig, None), (MappingConfig, None), (PairingConfig, None)],
+    'memory_node': [(MemoryConfig, None), (MappingConfig, None), (BankConfig, None),
+                    (PairingConfig, None)],
     'planner_node': [(CoverageConfig, None), (MemoryConfig, ('voxel_size',))],
     'generator_node': [(GeneratorSettings, None), (LoopConfig, None), (GateConfig, None),
-                       (MemoryConfig, ('voxel_size',))],
+                       (MemoryConfig, ('voxel_size',)), (BankConfig, None)],
     'synthetic_camera': [],
 }
 # Configs that check their own ranges in __post_init__ (GeneratorSettings is
 # checked when a generator loads, ViewGenerator.load).
 VALIDATING = (MemoryConfig, MappingConfig, PairingConfig, CoverageConfig, LoopConfig,
-              GateConfig)
+              GateConfig, BankConfig)
 # The same name with another meaning in each node that has it.
 DISTINCT = {'seed'}
 
@@ -154,7 +156,8 @@ def test_shared_names_mean_the_same_everywhere(declared):
         for name, spec in parameters.items():
             by_name.setdefault(name, []).append(spec)
     shared = {name for name, specs in by_name.items() if len(specs) > 1}
-    assert shared - DISTINCT == {'frame_id', 'voxel_size', 'segment_length', 'sensor_reliable'}
+    assert shared - DISTINCT == {'frame_id', 'voxel_size', 'segment_length', 'sensor_reliable',
+                                 'keyframe_ram_mib'}
     for name in shared - DISTINCT:
         assert len(set(by_name[name])) == 1, name
 
