@@ -10,6 +10,8 @@ import sys
 
 from anyrecon_ros.cli.options import add_generator_arguments
 from anyrecon_ros.cli.options import generator_settings
+from anyrecon_ros.cli.options import MAPPING_WIDTH
+from anyrecon_ros.cli.options import STEREO_WIDTH
 
 
 def add_parser(commands) -> None:
@@ -29,6 +31,12 @@ def add_parser(commands) -> None:
     evaluation.add_argument('--width', type=int, default=0,
                             help='working resolution: larger images are resized to this width '
                                  "(default: the generator's working width)")
+    evaluation.add_argument('--mapping-width', type=int, default=MAPPING_WIDTH,
+                            help='input views are mapped (stereo, memory) at their own '
+                                 f'resolution up to this width (default {MAPPING_WIDTH})')
+    evaluation.add_argument('--stereo-width', type=int, default=STEREO_WIDTH,
+                            help='multi-view stereo matches RGB-only inputs at most this wide '
+                                 f'(default {STEREO_WIDTH}, as the memory node)')
     evaluation.add_argument('--frames', type=int, default=100,
                             help='frames of a synthetic:SEED scene (default 100)')
     add_generator_arguments(evaluation)
@@ -41,6 +49,7 @@ def run(args) -> int:
     from anyrecon_ros.loop.evaluation import evaluate
     from anyrecon_ros.loop.evaluation import report_markdown
     settings = EvalSettings(inputs=args.inputs, targets=args.targets, width=args.width,
+                            mapping_width=args.mapping_width, stereo_width=args.stereo_width,
                             frames=args.frames, generator=generator_settings(args))
     metrics = evaluate(args.scene, args.out, settings,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))

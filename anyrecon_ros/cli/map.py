@@ -14,6 +14,8 @@ class MapExport:
     path: str                         # map file (SQLite)
     ply: Optional[str] = None         # write the memory as a PLY point cloud here
     transforms: Optional[str] = None  # write a nerfstudio transforms.json folder here
+    colmap: Optional[str] = None      # write a COLMAP text model (and images/) here
+    max_points: int = 0               # COLMAP points3D at most (0: every memory point)
 
 
 def add_parser(commands) -> None:
@@ -32,15 +34,26 @@ def add_parser(commands) -> None:
     export.add_argument('--transforms', metavar='DIR',
                         help='write a nerfstudio transforms.json folder (keyframes and '
                              'generated views) here, for training a Gaussian splat')
+    export.add_argument('--colmap', metavar='DIR',
+                        help='write a COLMAP text model (DIR/sparse/0: cameras.txt, images.txt, '
+                             'points3D.txt) and DIR/images/ of the keyframes and accepted '
+                             'generated views here, for Gaussian-splatting and NeRF tools')
+    export.add_argument('--max-points', type=int, default=0,
+                        help='--colmap: at most this many points3D, spread out (default: '
+                             'every memory point)')
     export.set_defaults(run=run_export)
 
 
 def run_export(args) -> int:
-    """Run ``anyrecon map export``: at least one of --ply and --transforms."""
-    if not (args.ply or args.transforms):
-        print('anyrecon map export: name --ply and/or --transforms', file=sys.stderr)
+    """Run ``anyrecon map export``: at least one of --ply, --transforms and --colmap."""
+    if not (args.ply or args.transforms or args.colmap):
+        print('anyrecon map export: name --ply, --transforms and/or --colmap', file=sys.stderr)
         return 2
-    return export_map(MapExport(path=args.map, ply=args.ply, transforms=args.transforms))
+    if args.max_points < 0:
+        print('anyrecon map export: --max-points must be >= 0', file=sys.stderr)
+        return 2
+    return export_map(MapExport(path=args.map, ply=args.ply, transforms=args.transforms,
+                                colmap=args.colmap, max_points=args.max_points))
 
 
 def _open_map(path):
@@ -49,10 +62,12 @@ def _open_map(path):
 
 
 def map_info(path: str) -> int:
-    """Print what the map file at ``path`` holds."""
+    """Print what the map file at ``path`` holds, and the units of its lengths."""
+    from anyrecon_ros.loop.map_export import map_units
     with _open_map(path) as store:
         for key, value in store.info().items():
             print(f'{key}: {value}')
+        print(f'units: {map_units(store).describe()}')
     return 0
 
 
@@ -67,10 +82,11 @@ def check_map(path: str) -> int:
 
 
 def export_map(export: MapExport) -> int:
-    """Write the memory (PLY) and/or the views (transforms.json) of a map file.
+    """Write the memory (PLY), the views (transforms.json) and/or a COLMAP model of a map file.
 
     ValueError (one line from ``main``) when the map holds nothing to export.
     """
+    from anyrecon_ros.loop.map_export import export_colmap
     from anyrecon_ros.loop.map_export import export_ply
     from anyrecon_ros.loop.map_export import export_transforms
     with _open_map(export.path) as store:
@@ -81,4 +97,9 @@ def export_map(export: MapExport) -> int:
             keyframes, generated = export_transforms(store, export.transforms)
             print(f'wrote {keyframes} keyframes and {generated} generated views '
                   f'to {export.transforms}')
+        if export.colmap:
+            written = export_colmap(store, export.colmap, export.max_points)
+            print(f'wrote a COLMAP model of {written.keyframes} keyframes, '
+                  f'{written.generated} generated views and {written.points} points '
+                  f'to {written.model} (images in {export.colmap}/images)')
     return 0

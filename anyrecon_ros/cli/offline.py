@@ -3,7 +3,7 @@
 """``anyrecon offline``: the closed loop on a scene folder or a ROS 2 bag, without DDS.
 
 The loop itself is ``loop.offline.run_offline`` (typed ``OfflineSettings``);
-frames come from ``loop.offline.scene_frames`` or, for a bag, from the ROS
+frames come from ``loop.offline.scene_input`` or, for a bag, from the ROS
 layer's ``ros.bag.bag_frames``.
 """
 
@@ -13,6 +13,8 @@ import sys
 
 from anyrecon_ros.cli.options import add_generator_arguments
 from anyrecon_ros.cli.options import generator_settings
+from anyrecon_ros.cli.options import MAPPING_WIDTH
+from anyrecon_ros.cli.options import STEREO_WIDTH
 from anyrecon_ros.core.stamp_pairing import PairingConfig
 
 
@@ -36,6 +38,12 @@ def add_parser(commands) -> None:
                          help=f'bag: seconds between an image and its pose (default {slop})')
     offline.add_argument('--max-frames', type=int, default=0,
                          help='read at most this many frames (default: all)')
+    offline.add_argument('--mapping-width', type=int, default=MAPPING_WIDTH,
+                         help='scene frames are mapped at their own resolution up to this '
+                              f'width (default {MAPPING_WIDTH})')
+    offline.add_argument('--stereo-width', type=int, default=STEREO_WIDTH,
+                         help='multi-view stereo matches frames without depth at most this '
+                              f'wide (default {STEREO_WIDTH}, as the memory node)')
     offline.add_argument('--views', type=int, default=3,
                          help='coverage viewpoints to plan (default 3)')
     offline.add_argument('--generation-width', type=int, default=0,
@@ -58,9 +66,12 @@ def run(args) -> int:
 
 def offline_settings(args):
     """Return the ``OfflineSettings`` the options name."""
+    from anyrecon_ros.core.mapping import MappingConfig
     from anyrecon_ros.loop.offline import OfflineSettings
     from anyrecon_ros.loop.reconstruction import LoopConfig
     return OfflineSettings(views=args.views, max_frames=args.max_frames, slop=args.slop,
+                           mapping=MappingConfig(depth_estimation_width=args.stereo_width),
+                           mapping_width=args.mapping_width,
                            loop=LoopConfig(generation_width=args.generation_width),
                            generator=generator_settings(args))
 
@@ -68,8 +79,8 @@ def offline_settings(args):
 def _frames(args, settings, counts: Counter, drops: Counter):
     """Return the capture views of ``--scene`` or ``--bag`` (counting a bag's topics and drops)."""
     if args.scene:
-        from anyrecon_ros.loop.offline import scene_frames
-        return scene_frames(args.scene, settings.max_frames)
+        from anyrecon_ros.loop.offline import scene_input
+        return scene_input(args.scene, settings.max_frames, settings.mapping_width)
     from anyrecon_ros.ros.bag import bag_frames  # rosbags and ROS conversions: only for bags
     from anyrecon_ros.ros.bag import BagTopics
     topics = BagTopics(args.image_topic, args.camera_info_topic, args.depth_topic or '',

@@ -1,6 +1,12 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Options several subcommands share: which generator to run, and how."""
+"""Options several subcommands share: which generator to run, and how; mapping widths."""
+
+# The defaults of --mapping-width and --stereo-width (eval, offline), as the
+# libraries have them (core.scene_io.working_scene, core.mapping), without
+# importing them to build the parser.
+MAPPING_WIDTH = 640
+STEREO_WIDTH = 160
 
 
 def add_generator_arguments(parser) -> None:

@@ -9,7 +9,10 @@ it sees is already seen by one keyframe at a similar scale. Overlap is
 measured on a grid of the frame's pixels placed at their depth (or at a
 nominal depth) and projected into each keyframe; a point seen from much
 closer or farther away does not count as seen, so walking towards a wall
-still yields keyframes. Occlusion is ignored: this is a cheap test run on
+still yields keyframes, and neither does a point seen along a ray more than
+``MAX_PARALLAX_DEG`` away from the frame's (a view from another side of an
+object, as a turntable or a photographer circling it gives: turning on the
+spot changes no ray). Occlusion is ignored: this is a cheap test run on
 every frame.
 """
 
@@ -24,6 +27,9 @@ from anyrecon_ros.core.transforms import validate_rigid
 # A point seen from more than this factor closer or farther counts as unseen:
 # the keyframe holds it at a very different resolution.
 MAX_SCALE_CHANGE = 1.5
+# A point seen along rays this many degrees apart counts as unseen: the
+# keyframe saw another side of it (and stereo has a wide enough angle).
+MAX_PARALLAX_DEG = 15.0
 GRID_COLUMNS, GRID_ROWS = 8, 6
 
 
@@ -80,8 +86,10 @@ class KeyframeSelector:
         """Return the largest share of the frame's grid points one keyframe sees (0 if none)."""
         if not len(self):
             return 0.0
-        points, distances = self._grid_points(validate_rigid(camera_to_world), camera, depth)
-        seen = [self._seen_share(index, points, distances) for index in range(len(self))]
+        pose = validate_rigid(camera_to_world)
+        points, distances = self._grid_points(pose, camera, depth)
+        seen = [self._seen_share(index, points, distances, pose[:3, 3])
+                for index in range(len(self))]
         return float(max(seen))
 
     def _is_new_pose(self, pose) -> bool:
@@ -108,7 +116,7 @@ class KeyframeSelector:
         in_camera = rays * z.reshape(-1, 1)
         return transform_points(pose, in_camera), np.linalg.norm(in_camera, axis=1)
 
-    def _seen_share(self, index, points, distances) -> float:
+    def _seen_share(self, index, points, distances, frame_centre) -> float:
         camera = self._cameras[index]
         in_keyframe = transform_points(self._world_to_camera[index], points)
         z = in_keyframe[:, 2]
@@ -120,4 +128,13 @@ class KeyframeSelector:
             v < camera.height - 0.5)
         scale = np.linalg.norm(in_keyframe, axis=1) / distances
         similar = (scale <= MAX_SCALE_CHANGE) & (scale >= 1.0 / MAX_SCALE_CHANGE)
+        similar &= self._parallax_cosine(index, points, frame_centre) >= math.cos(
+            math.radians(MAX_PARALLAX_DEG))
         return float(np.mean(inside & similar))
+
+    def _parallax_cosine(self, index, points, frame_centre):
+        """Return the cosine of the angle between the keyframe's and the frame's rays to points."""
+        to_keyframe = self._positions[index] - points
+        to_frame = frame_centre - points
+        lengths = np.linalg.norm(to_keyframe, axis=1) * np.linalg.norm(to_frame, axis=1)
+        return np.einsum('ij,ij->i', to_keyframe, to_frame) / np.maximum(lengths, 1e-12)

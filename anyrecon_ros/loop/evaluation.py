@@ -9,8 +9,13 @@ produced four ways: ``render`` (the memory rendered into it), ``inpaint``
 ``anyrecon`` (the closed loop along the targets, with the configured
 generator) and ``inpaint_loop`` (the same loop, from the same starting
 memory, with Telea inpainting as its generator: the classical baseline of the
-whole system). Everything happens at the generator's working resolution:
-larger images are resized (distorted ones were undistorted on load) first.
+whole system). Images are compared at the generator's working resolution
+(larger images are resized first; distorted ones were undistorted on load),
+while the input views are mapped (multi-view stereo, the memory) at their
+own resolution up to ``mapping_width``. A scene without depth is in its own
+units and is measured in nominal metres (``core.scene_io.units``); an input
+that gives no geometry at all is an error that says what the units were,
+never an empty memory.
 
 The pixels the memory's render leaves uncovered are split by whether some
 input view saw their ground-truth surface (:func:`seen_by_captures`), and on
@@ -20,6 +25,7 @@ mesh (:func:`map_quality`).
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 import json
 from pathlib import Path
 
@@ -37,6 +43,8 @@ from anyrecon_ros.core.inpainting import INPAINT_RADIUS
 from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.mapping import Mapper
+from anyrecon_ros.core.mapping import MappingConfig
+from anyrecon_ros.core.scene_io.working_scene import MAPPING_WIDTH
 from anyrecon_ros.core.scene_io.working_scene import SYNTHETIC_FRAMES
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
 from anyrecon_ros.core.view_bank import ViewBank
@@ -67,6 +75,11 @@ class EvalSettings:
     inputs: str = 'every:10'      # every:N, or a comma-separated list of frame indices
     targets: str = 'interpolate'  # interpolate, extrapolate, or a list of frame indices
     width: int = 0                # working resolution (0: the generator's); larger is resized
+    # Input views are mapped (stereo, memory) at their own width up to this.
+    mapping_width: int = MAPPING_WIDTH
+    # Multi-view stereo matches input views at most this wide (the memory node's
+    # default; wider matched worse on every RGB-only scene measured, docs/evaluation.md).
+    stereo_width: int = MappingConfig.depth_estimation_width
     frames: int = SYNTHETIC_FRAMES  # frames of a synthetic:SEED scene's camera loop
     memory: MemoryConfig = field(default_factory=lambda: MemoryConfig(voxel_size=0.02))
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
@@ -344,18 +357,31 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     """Evaluate a scene; write metrics.json, compare.png and report.md into ``out``."""
     out = Path(out)
     generator = ViewGenerator.load(settings.generator)
-    scene = WorkingScene(spec, settings.width or generator.working_width, settings.frames)
+    scene = WorkingScene(spec, settings.width or generator.working_width, settings.frames,
+                         settings.mapping_width)
     inputs, targets = split_frames(len(scene), settings.inputs, settings.targets)
-    progress(f'anyrecon eval: {spec}: {len(inputs)} inputs, {len(targets)} targets at '
-             f'{scene.camera.width}x{scene.camera.height}')
-    memory, bank = GeometryMemory(settings.memory), ViewBank()
-    mapper = Mapper(memory, bank)
+    mapping = scene.mapping_camera
+    progress(f'anyrecon eval: {spec}: {len(inputs)} inputs mapped at {mapping.width}x'
+             f'{mapping.height}, {len(targets)} targets at '
+             f'{scene.camera.width}x{scene.camera.height}; {scene.units.describe()}')
+    # Lengths are nominal metres in a scene of its own units: no stereo depth is cut off.
+    near, far = scene.units.fusion_limits(settings.memory.min_depth, settings.memory.max_depth)
+    memory = GeometryMemory(replace(settings.memory, min_depth=near, max_depth=far))
+    bank, drops = ViewBank(), {}
+    mapper = Mapper(memory, bank, MappingConfig(depth_estimation_width=settings.stereo_width),
+                    on_drop=lambda reason, text: drops.update({reason: text}),
+                    depth_range=scene.depth_range)
     captures = []
     for done, index in enumerate(inputs, 1):
         # The scene's own view: its depth (None in an RGB-only scene), not stereo's.
-        captures.append(scene.view(index))
+        captures.append(scene.mapping_view(index))
         mapper.add_keyframe(captures[-1])
         progress(f'anyrecon eval: inputs {done}/{len(inputs)}')
+    mapper.match_again()
+    if not len(memory):
+        raise ValueError(f'{spec}: the {len(inputs)} input views gave no geometry '
+                         f'({scene.units.describe()}; {"; ".join(drops.values()) or "no depth"})'
+                         ': the memory would be empty')
     truths = [scene.view(index) for index in targets]
     before = GeometryMemory.from_state_dict(memory.state_dict())
     renders = [before.render(scene.camera, truth.camera_to_world) for truth in truths]
@@ -383,6 +409,8 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                 for i, (index, truth, render) in enumerate(zip(targets, truths, renders))]
     metrics = {'scene': spec, 'inputs': inputs, 'targets': targets,
                'resolution': [scene.camera.width, scene.camera.height],
+               'mapping_resolution': [mapping.width, mapping.height],
+               'units': _units_record(scene.units), 'memory_points': len(before),
                'generator_trained': generator.trained,
                'seen_depth_tolerance': SEEN_DEPTH_TOLERANCE,
                'methods': {name: _means(per_view, name) for name in METHODS},
@@ -401,6 +429,14 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                                for name in LOOP_METHODS})
     _write(out, metrics, truths, renders, predictions)
     return metrics
+
+
+def _units_record(units) -> dict:
+    """Return the scene's units for metrics.json: the scale and the stereo range (scene units)."""
+    record = {'metric': units.metric, 'scale': units.scale, 'source': units.source}
+    if not units.metric:
+        record['stereo_range'] = [units.near * units.scale, units.far * units.scale]
+    return record
 
 
 def _at_size(frame, camera):
@@ -476,7 +512,8 @@ def report_markdown(metrics: dict) -> str:
     width, height = metrics['resolution']
     lines = [f'# Evaluation of {metrics["scene"]}', '',
              f'{len(metrics["inputs"])} input views, {len(metrics["targets"])} held-out '
-             f'targets, metrics at {width}x{height}.'
+             f'targets, metrics at {width}x{height}'
+             + _mapping_sentence(metrics) + '.'
              + ('' if metrics['generator_trained'] else
                 ' The generator is untrained (no checkpoint): its views are noise.'), '',
              '| method | PSNR | SSIM | PSNR unseen | coverage | depth AbsRel | depth δ<1.25 |'
@@ -496,6 +533,20 @@ def report_markdown(metrics: dict) -> str:
               'inpaint, anyrecon, inpaint_loop.',
               '', '![compare](compare.png)', '']
     return '\n'.join(lines)
+
+
+def _mapping_sentence(metrics: dict) -> str:
+    """Return where the inputs were mapped and in what units ('' for older metrics)."""
+    if 'mapping_resolution' not in metrics:
+        return ''
+    width, height = metrics['mapping_resolution']
+    units = metrics['units']
+    text = f', inputs mapped at {width}x{height} into {metrics["memory_points"]} memory points'
+    if units['metric']:
+        return text + ' (metric: the scene has depth)'
+    near, far = units['stereo_range']
+    return (text + f' (scene units, {units["scale"]:.4g} per nominal metre from its '
+            f'{units["source"]}; stereo searched {near:.4g}-{far:.4g})')
 
 
 def _gate_sentence(metrics: dict) -> str:

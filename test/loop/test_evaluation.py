@@ -17,8 +17,12 @@ from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.scene_io import open_scene
+from anyrecon_ros.core.scene_io import write_posed_scene
 from anyrecon_ros.core.scene_io import write_transforms_json
+from anyrecon_ros.core.scene_io.units import scaled_scene
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
+from anyrecon_ros.core.transforms import look_at
 from anyrecon_ros.loop.evaluation import accuracy
 from anyrecon_ros.loop.evaluation import chamfer_distance
 from anyrecon_ros.loop.evaluation import completeness
@@ -34,6 +38,8 @@ from anyrecon_ros.loop.evaluation import ssim
 from anyrecon_ros.loop.evaluation import ssim_map
 
 REDKITCHEN = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'redkitchen'
+# An RGB-only scene (a plaster temple on a ring of calibrated cameras, metres).
+TEMPLE = REDKITCHEN.parent / 'train' / 'mb_temple'
 METRIC_KEYS = {'psnr', 'ssim', 'psnr_unseen', 'coverage', 'psnr_unseen_captured',
                'psnr_unseen_never', 'share_unseen_captured', 'share_unseen_never',
                'share_unseen_no_depth'}
@@ -240,6 +246,18 @@ def test_eval_on_redkitchen_frames(tmp_path):
     assert metrics['methods']['render']['coverage'] > 0.5
 
 
+def test_the_commands_mapping_defaults_are_the_librarys():
+    from anyrecon_ros.cli import options
+    from anyrecon_ros.core.mapping import MappingConfig
+    from anyrecon_ros.core.scene_io import working_scene
+    from anyrecon_ros.loop.evaluation import EvalSettings
+    from anyrecon_ros.loop.offline import OfflineSettings
+    assert options.MAPPING_WIDTH == working_scene.MAPPING_WIDTH == EvalSettings().mapping_width
+    assert options.MAPPING_WIDTH == OfflineSettings().mapping_width
+    assert options.STEREO_WIDTH == MappingConfig().depth_estimation_width
+    assert options.STEREO_WIDTH == EvalSettings().stereo_width
+
+
 def test_eval_refuses_a_bad_scene(tmp_path, capsys):
     assert main(['eval', '--scene', 'synthetic:x', '--out', str(tmp_path)]) == 1
     assert 'synthetic:SEED' in capsys.readouterr().err
@@ -257,3 +275,64 @@ def test_eval_where_the_height_is_off_the_generators_grid(tmp_path):
     metrics = json.loads((out / 'metrics.json').read_text())
     assert metrics['resolution'] == [160, 120]
     assert np.isfinite(metrics['methods']['anyrecon']['psnr_unseen'])
+
+
+@pytest.fixture(scope='module')
+def temple_in_two_units(tmp_path_factory):
+    """Return (the temple's first 13 frames, the same with every length times 20)."""
+    if not (TEMPLE / 'scene.json').is_file():
+        pytest.skip(f'shared test data not found at {TEMPLE}')
+    scene = open_scene(TEMPLE)
+    subset = replace(scene, frames=scene.frames[:13])
+    folder = tmp_path_factory.mktemp('units')
+    write_posed_scene(folder / 'metres', subset)
+    write_posed_scene(folder / 'x20', scaled_scene(subset, 20.0))
+    return folder / 'metres', folder / 'x20'
+
+
+def test_eval_gives_the_same_coverage_in_any_units(temple_in_two_units, tmp_path):
+    """RGB only: the scene and its copy in units 20 times smaller map alike (issue 17)."""
+    metrics = []
+    for scene in temple_in_two_units:
+        out = tmp_path / scene.name
+        assert main(['eval', '--scene', str(scene), '--inputs', '0,3,6,9,12', '--width', '64',
+                     '--mapping-width', '192', '--checkpoint', 'inpaint', '--out',
+                     str(out)]) == 0
+        metrics.append(json.loads((out / 'metrics.json').read_text()))
+    original, scaled = metrics
+    assert original['mapping_resolution'] == [192, 144] and original['resolution'] == [64, 48]
+    assert not original['units']['metric'] and original['memory_points'] > 500
+    assert scaled['units']['scale'] == pytest.approx(20 * original['units']['scale'], rel=0.02)
+    covered = original['methods']['render']['coverage']
+    assert covered > 0.3
+    assert scaled['methods']['render']['coverage'] == pytest.approx(covered, rel=0.05)
+    assert 'scene units' in (tmp_path / 'x20' / 'report.md').read_text()
+
+
+def _write_rgb_only(folder, poses, rgb=None):
+    camera, scene = default_camera().scaled(64, 48), ProceduralScene(seed=5)
+    views = [scene.capture_view(camera, pose, index) for index, pose in enumerate(poses)]
+    if rgb is not None:
+        views = [replace(view, rgb=np.full_like(view.rgb, rgb)) for view in views]
+    write_transforms_json(folder, camera, [replace(view, depth=None) for view in views])
+
+
+def test_eval_of_a_scene_of_unknown_units_is_a_clear_error(tmp_path, capsys):
+    # Turning on the spot, without depth: no baseline, no scale.
+    turning = [look_at([2.0, 2.0, 1.4], [2.0 + np.cos(a), 2.0 + np.sin(a), 1.4])
+               for a in np.linspace(0.0, 1.0, 5)]
+    _write_rgb_only(tmp_path / 'turning', turning)
+    assert main(['eval', '--scene', str(tmp_path / 'turning'), '--inputs', '0,2,4',
+                 '--checkpoint', 'inpaint', '--out', str(tmp_path / 'out')]) == 1
+    error = capsys.readouterr().err
+    assert 'all at one place' in error and 'Traceback' not in error
+
+
+def test_eval_of_views_that_give_no_geometry_is_an_error_not_an_empty_map(tmp_path, capsys):
+    # Flat grey views: nothing to match, so stereo finds no depth anywhere.
+    _write_rgb_only(tmp_path / 'grey', ProceduralScene(seed=5).camera_path(30)[:5], rgb=128)
+    assert main(['eval', '--scene', str(tmp_path / 'grey'), '--inputs', '0,2,4',
+                 '--checkpoint', 'inpaint', '--out', str(tmp_path / 'out')]) == 1
+    error = capsys.readouterr().err
+    assert 'gave no geometry' in error and 'scene units' in error
+    assert not (tmp_path / 'out' / 'metrics.json').exists()

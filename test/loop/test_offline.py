@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """``anyrecon offline``: the loop on a scene folder and on ROS 2 bags (mcap, sqlite3)."""
 
+from dataclasses import replace
 import json
 
 import cv2
@@ -16,6 +17,7 @@ from anyrecon_ros.cli.main import main
 from anyrecon_ros.core.map_store import MapStore
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.core.scene_io import read_colmap_model
 from anyrecon_ros.core.scene_io import write_transforms_json
 from anyrecon_ros.core.transforms import matrix_to_quaternion_xyzw
 
@@ -63,6 +65,36 @@ def test_offline_on_a_scene_folder(tmp_path, captures):
     assert main(['offline', '--scene', str(tmp_path / 'scene'), '--out', str(tmp_path / 'out'),
                  *SMALL]) == 0
     _check_outputs(tmp_path / 'out')
+
+
+def test_offline_on_an_rgb_only_scene_in_other_units(tmp_path):
+    """Poses in units 20 times smaller than metres, no depth: a map, and exports in its units."""
+    scene = ProceduralScene(seed=0)
+    views = []
+    for index, pose in enumerate(scene.camera_path(30)[:8]):
+        view = scene.capture_view(CAMERA, pose, index)
+        pose = pose.copy()
+        pose[:3, 3] *= 20.0
+        views.append(replace(view, depth=None, camera_to_world=pose))
+    write_transforms_json(tmp_path / 'scene', CAMERA, views)
+    assert main(['offline', '--scene', str(tmp_path / 'scene'), '--out', str(tmp_path / 'out'),
+                 '--views', '1', '--generation-width', '64', '--checkpoint', 'inpaint']) == 0
+    summary = _check_outputs(tmp_path / 'out', keyframes_at_most=8)
+    units = summary['units']
+    assert not units['metric'] and units['source'] == 'matched points'
+    # The procedural room is seen from about 2 m: 40 of these units.
+    assert 15.0 < units['scale'] < 35.0
+    assert summary['memory_points_before_generation'] > 100
+    assert main(['map', 'export', str(tmp_path / 'out' / 'map.db'), '--colmap',
+                 str(tmp_path / 'colmap')]) == 0
+    exported = read_colmap_model(tmp_path / 'colmap')
+    keyframes = [frame for frame in exported.frames
+                 if frame.image_path.name.startswith('keyframe_')]
+    assert len(keyframes) == summary['keyframes']
+    # Exported poses are the scene's own, in its units: each is one of its frames'.
+    for frame in keyframes:
+        distance = [np.abs(frame.camera_to_world - view.camera_to_world).max() for view in views]
+        assert min(distance) < 1e-9
 
 
 def _write_bag(path, captures, storage, pose_type='pose', depth=True, bad_pose_at=None):

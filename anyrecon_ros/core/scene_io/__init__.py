@@ -11,6 +11,7 @@ from pathlib import Path
 
 from anyrecon_ros.core.scene_io.colmap import find_colmap_model, read_colmap_model
 from anyrecon_ros.core.scene_io.posed_folder import read_posed_scene, SCENE_FILE
+from anyrecon_ros.core.scene_io.posed_folder import write_posed_scene
 from anyrecon_ros.core.scene_io.scene import (CAPTURED, GENERATED, Scene, SceneFormatError,
                                               SceneFrame, SparsePoints)
 from anyrecon_ros.core.scene_io.transforms_json import (read_transforms_json, TRANSFORMS_FILE,
@@ -18,7 +19,7 @@ from anyrecon_ros.core.scene_io.transforms_json import (read_transforms_json, TR
 
 __all__ = ['CAPTURED', 'GENERATED', 'open_scene', 'read_colmap_model', 'read_posed_scene',
            'read_transforms_json', 'Scene', 'SceneFormatError', 'SceneFrame', 'SparsePoints',
-           'write_transforms_json']
+           'write_posed_scene', 'write_transforms_json']
 
 ACCEPTED_FORMATS = ('a posed-scene folder (scene.json)',
                     'a COLMAP model folder (cameras.bin/.txt, or a project with sparse/0)',

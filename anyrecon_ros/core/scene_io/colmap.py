@@ -5,7 +5,12 @@
 COLMAP stores world-to-camera poses (qw qx qy qz, t) in OpenCV camera axes,
 and puts the centre of the top-left pixel at (0.5, 0.5); a ``Scene`` holds
 camera-to-world poses and puts that centre at (0, 0), so the principal point
-moves by half a pixel on reading. Frames are sorted by image name.
+moves by half a pixel on reading and on writing. Frames are sorted by image
+name. An LLFF capture's ``poses_bounds.npy`` beside the model (in the
+project folder, one row per image in name order) gives each frame its
+near/far bounds. ``write_colmap_text`` writes a text model with an
+``images/`` folder beside ``sparse/0``, the layout Gaussian-splatting and
+NeRF tools read.
 """
 
 from dataclasses import replace
@@ -15,9 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from anyrecon_ros.core.scene_io.scene import (make_camera, Scene, SceneFormatError, SceneFrame,
-                                              SparsePoints)
-from anyrecon_ros.core.transforms import make_transform, quaternion_xyzw_to_matrix
+from anyrecon_ros.core.scene_io.scene import (depth_bounds, make_camera, Scene, SceneFormatError,
+                                              SceneFrame, SparsePoints)
+from anyrecon_ros.core.transforms import (make_transform, quaternion_xyzw_to_matrix,
+                                          transform_to_quaternion)
 
 # COLMAP's camera model ids, by name (src/colmap/sensor/models.h).
 CAMERA_MODEL_NAMES = ('SIMPLE_PINHOLE', 'PINHOLE', 'SIMPLE_RADIAL', 'RADIAL', 'OPENCV',
@@ -29,6 +35,8 @@ SUPPORTED_MODELS = {'SIMPLE_PINHOLE': 3, 'PINHOLE': 4, 'SIMPLE_RADIAL': 4, 'RADI
 _SINGLE_FOCAL_MODELS = ('SIMPLE_PINHOLE', 'SIMPLE_RADIAL', 'RADIAL')
 # Where a COLMAP project keeps its model, relative to the project folder.
 MODEL_SUBFOLDERS = ('.', 'sparse/0', 'sparse')
+# LLFF's per-image poses and near/far bounds, in the project folder.
+POSES_BOUNDS_FILE = 'poses_bounds.npy'
 
 
 class _Camera(NamedTuple):
@@ -73,12 +81,86 @@ def read_colmap_model(folder, images_folder=None) -> Scene:
     if not images:
         raise SceneFormatError(f'{images_path}: the model has no images')
     recorded_camera = _shared_camera(cameras, {image.camera_id for image in images}, cameras_path)
+    bounds = _llff_bounds(images_folder.parent, len(images))
     frames = [SceneFrame(image_path=images_folder / image.name,
-                         camera_to_world=_camera_to_world(image, images_path))
-              for image in images]
+                         camera_to_world=_camera_to_world(image, images_path), bounds=bound)
+              for image, bound in zip(images, bounds)]
     return Scene(camera=replace(recorded_camera, distortion=None), frames=frames,
                  name=images_folder.resolve().parent.name, source=model,
                  points=_read_points(model), recorded_camera=recorded_camera)
+
+
+def write_colmap_text(folder, images, points_xyz, points_rgb) -> Path:
+    """Write a COLMAP text model to ``folder/sparse/0``; return that folder.
+
+    ``images`` are (name, PinholeCamera, camera-to-world pose) with the name
+    relative to ``folder/images`` (the caller writes the image files there);
+    cameras must be undistorted, and equal ones are written once.
+    ``points_xyz`` (N, 3) and ``points_rgb`` (N, 3) uint8 become points3D
+    without tracks (no 2D observations), as initial points for a splat.
+    """
+    model = Path(folder) / 'sparse' / '0'
+    model.mkdir(parents=True, exist_ok=True)
+    camera_ids = {}
+    image_lines = ['# Image list with two lines of data per image:',
+                   '#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME',
+                   '#   POINTS2D[] as (X, Y, POINT3D_ID): none, written by anyrecon_ros',
+                   f'# Number of images: {len(images)}']
+    for image_id, (name, camera, camera_to_world) in enumerate(images, 1):
+        if camera.has_distortion:
+            raise ValueError(f'image {name}: write_colmap_text writes pinhole cameras; '
+                             'undistort first')
+        if not name or name != name.strip() or '\n' in name:
+            raise ValueError(f'image name {name!r} cannot be written in images.txt')
+        camera_id = camera_ids.setdefault(camera, len(camera_ids) + 1)
+        translation, (qx, qy, qz, qw) = transform_to_quaternion(
+            np.linalg.inv(camera_to_world))
+        values = [qw, qx, qy, qz, *translation]
+        image_lines += [f'{image_id} ' + ' '.join(f'{value:.17g}' for value in values)
+                        + f' {camera_id} {name}', '']
+    camera_lines = ['# Camera list with one line of data per camera:',
+                    '#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[fx, fy, cx, cy]',
+                    f'# Number of cameras: {len(camera_ids)}']
+    camera_lines += [f'{camera_id} PINHOLE {camera.width} {camera.height} {camera.fx:.17g} '
+                     f'{camera.fy:.17g} {camera.cx + 0.5:.17g} {camera.cy + 0.5:.17g}'
+                     for camera, camera_id in camera_ids.items()]
+    (model / 'cameras.txt').write_text('\n'.join(camera_lines) + '\n', encoding='utf-8')
+    (model / 'images.txt').write_text('\n'.join(image_lines) + '\n', encoding='utf-8')
+    _write_points_text(model / 'points3D.txt', np.asarray(points_xyz, np.float64),
+                       np.asarray(points_rgb, np.uint8))
+    return model
+
+
+def _write_points_text(path: Path, xyz: np.ndarray, rgb: np.ndarray):
+    if xyz.shape != rgb.shape or xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise ValueError(f'points need (N, 3) positions and colours, got {xyz.shape}, '
+                         f'{rgb.shape}')
+    header = ('# 3D point list with one line of data per point:\n'
+              '#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n'
+              f'# Number of points: {len(xyz)}, mean track length: 0\n')
+    # An error of 0 and an empty track: the points come from a fused memory, not matches.
+    table = np.column_stack([np.arange(1, len(xyz) + 1), xyz, rgb, np.zeros(len(xyz))])
+    with open(path, 'w', encoding='utf-8') as file:
+        file.write(header)
+        np.savetxt(file, table, fmt=['%d', '%.9g', '%.9g', '%.9g', '%d', '%d', '%d', '%d'])
+
+
+def _llff_bounds(project: Path, count: int) -> list:
+    """Return each image's (near, far) from the project's poses_bounds.npy, or Nones."""
+    path = project / POSES_BOUNDS_FILE
+    if not path.is_file():
+        return [None] * count
+    try:
+        table = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise SceneFormatError(f'{path}: not a readable array ({error})') from None
+    if table.ndim != 2 or table.shape[1] != 17:
+        raise SceneFormatError(f'{path}: expected one row of 17 numbers per image, got '
+                               f'shape {table.shape}')
+    if len(table) != count:
+        raise SceneFormatError(f"{path}: {len(table)} rows for the model's {count} images")
+    return [depth_bounds(near, far, path, f'row {row}')
+            for row, (near, far) in enumerate(table[:, -2:].astype(np.float64))]
 
 
 def _images_folder(model: Path) -> Path:

@@ -40,6 +40,9 @@ class SceneFrame:
     camera_to_world: np.ndarray
     depth_path: Optional[Path] = None
     origin: str = CAPTURED      # or GENERATED, for scenes this package exported
+    # (near, far): the depths, in scene units, between which this frame sees the
+    # scene (LLFF's poses_bounds, a posed folder's near/far), or None.
+    bounds: Optional[tuple] = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,18 @@ def rigid_pose(matrix, path: Path, where: str) -> np.ndarray:
         return nearest_rigid(np.asarray(matrix, dtype=np.float64))
     except (ValueError, TypeError) as error:
         raise SceneFormatError(f'{path}: {where} is not a rigid 4x4 transform ({error})') from None
+
+
+def depth_bounds(near, far, path: Path, where: str) -> tuple:
+    """Return stored (near, far) depths as floats, or raise SceneFormatError naming them."""
+    values = (near, far)
+    if any(isinstance(value, bool) or not isinstance(value, (int, float, np.floating))
+           for value in values):
+        raise SceneFormatError(f'{path}: {where} near/far must be numbers, got {near!r}, {far!r}')
+    near, far = float(near), float(far)
+    if not (np.isfinite(far) and 0.0 < near < far):
+        raise SceneFormatError(f'{path}: {where} needs 0 < near < far, got {near}, {far}')
+    return near, far
 
 
 def make_camera(path: Path, **intrinsics) -> PinholeCamera:

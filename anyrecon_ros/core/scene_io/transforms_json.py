@@ -59,20 +59,24 @@ def read_transforms_json(path_or_folder) -> Scene:
                  depth_metres_per_unit=_depth_scale(path, description) if has_depth else None)
 
 
-def write_transforms_json(folder, camera: PinholeCamera, views, generated_views=()) -> Path:
+def write_transforms_json(folder, camera: PinholeCamera, views, generated_views=(),
+                          depth_unit: float = DEPTH_METRES_PER_UNIT) -> Path:
     """Write views as a nerfstudio folder; return the path of its transforms.json.
 
     ``images/<origin>_<n>.png`` hold the RGB, ``depth/<origin>_<n>.png`` the
-    depth (16-bit millimetres, 0 unknown) of views that have some, and each
-    frame says whether it was captured or generated (``anyrecon_origin``).
-    Views are objects with ``rgb``, ``camera_to_world`` and optional ``depth``
-    (CaptureView), all seen through ``camera``, which must be undistorted.
+    depth (16-bit, ``depth_unit`` metres or scene units each: millimetres by
+    default; 0 unknown) of views that have some, and each frame says whether
+    it was captured or generated (``anyrecon_origin``). Views are objects with
+    ``rgb``, ``camera_to_world`` and optional ``depth`` (CaptureView), all
+    seen through ``camera``, which must be undistorted.
     """
+    if not (math.isfinite(depth_unit) and depth_unit > 0):
+        raise ValueError(f'depth_unit must be a positive number, got {depth_unit}')
     if camera.has_distortion:
         raise ValueError('write_transforms_json writes pinhole views; undistort them first')
     folder = Path(folder)
     (folder / 'images').mkdir(parents=True, exist_ok=True)
-    frames = [_write_frame(folder, camera, origin, index, view)
+    frames = [_write_frame(folder, camera, origin, index, view, depth_unit)
               for origin, group in ((CAPTURED, views), (GENERATED, generated_views))
               for index, view in enumerate(group)]
     description = {
@@ -80,7 +84,7 @@ def write_transforms_json(folder, camera: PinholeCamera, views, generated_views=
         'w': camera.width, 'h': camera.height, 'fl_x': camera.fx, 'fl_y': camera.fy,
         'cx': camera.cx + 0.5, 'cy': camera.cy + 0.5,
         'k1': 0.0, 'k2': 0.0, 'p1': 0.0, 'p2': 0.0,
-        'depth_unit_scale_factor': DEPTH_METRES_PER_UNIT,
+        'depth_unit_scale_factor': depth_unit,
         'frames': frames,
     }
     path = folder / TRANSFORMS_FILE
@@ -170,7 +174,8 @@ def _depth_scale(path: Path, description: dict) -> float:
     return float(scale)
 
 
-def _write_frame(folder: Path, camera: PinholeCamera, origin: str, index: int, view) -> dict:
+def _write_frame(folder: Path, camera: PinholeCamera, origin: str, index: int, view,
+                 depth_unit: float) -> dict:
     size = (camera.height, camera.width)
     if view.rgb.shape != size + (3,) or view.rgb.dtype != np.uint8:
         raise ValueError(f'{origin} view {index}: rgb must be uint8 {size + (3,)}, '
@@ -187,14 +192,14 @@ def _write_frame(folder: Path, camera: PinholeCamera, origin: str, index: int, v
         if depth.shape != size:
             raise ValueError(f'{origin} view {index}: depth {depth.shape} does not match {size}')
         (folder / 'depth').mkdir(exist_ok=True)
-        Image.fromarray(_depth_units(depth)).save(folder / 'depth' / name)
+        Image.fromarray(_depth_units(depth, depth_unit)).save(folder / 'depth' / name)
         frame['depth_file_path'] = f'depth/{name}'
     return frame
 
 
-def _depth_units(depth: np.ndarray) -> np.ndarray:
-    """Return depth in metres as uint16 millimetres, 0 where unknown or out of range."""
+def _depth_units(depth: np.ndarray, depth_unit: float) -> np.ndarray:
+    """Return depth as uint16 multiples of ``depth_unit``, 0 where unknown or out of range."""
     with np.errstate(invalid='ignore'):
-        units = np.round(depth.astype(np.float64) / DEPTH_METRES_PER_UNIT)
+        units = np.round(depth.astype(np.float64) / depth_unit)
         valid = np.isfinite(units) & (units >= 1) & (units <= _MAX_DEPTH_UNITS)
     return np.where(valid, units, 0).astype(np.uint16)
