@@ -20,7 +20,9 @@ from anyrecon_ros import __version__
 from anyrecon_ros.cli.node import NODES  # noqa: F401
 
 # Subcommand modules (``anyrecon_ros.cli.NAME``), in the order ``anyrecon --help`` lists them.
-COMMANDS = ('demo', 'offline', 'eval', 'train', 'distill', 'export', 'node', 'bench', 'map')
+# (``convert`` registers convert-lora, convert-vae and prepare-official.)
+COMMANDS = ('demo', 'offline', 'eval', 'train', 'distill', 'export', 'convert', 'node', 'bench',
+            'map')
 
 
 def build_parser() -> argparse.ArgumentParser:

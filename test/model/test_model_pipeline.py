@@ -82,7 +82,7 @@ def test_bad_input_is_a_clear_error(pipeline):
 
 
 def variant(pipeline, **settings):
-    """The same components sampling with other pipeline settings."""
+    """Return the same components sampling with other pipeline settings."""
     return AnyReconPipeline(transformer=pipeline.transformer, vae=pipeline.vae,
                             scheduler=make_scheduler(), **settings)
 

@@ -21,7 +21,14 @@ Latents are normalised per channel with the VAE config's ``latents_mean`` /
 ``latents_std``, the convention of the Wan pipelines, so the transformer sees
 roughly unit-variance inputs. Images enter the VAE in [-1, 1]:
 :func:`to_unit_range` and :func:`from_unit_range` convert uint8 RGB to that
-range and back.
+range and back (rounding to the nearest level, or truncating as the official
+sampler does).
+
+The official sampler's rules live here too, each chosen by a pipeline
+setting: :func:`mask_to_latent`'s ``'nearest'`` rule (the top-left pixel of
+each 8x8 cell), :func:`red_channel_mask` for its mask frames, and
+:func:`tiled_decode_frames`, its spatially tiled decode (latent tiles 30x52,
+stride 15x26, linear ramps over the overlaps).
 """
 
 from pathlib import Path
@@ -38,6 +45,14 @@ MASK_CHANNELS = 4
 # Below this alpha a rendered pixel counts as a hole in the point-cloud render.
 VISIBLE_ALPHA = 0.01
 MASK_THRESHOLD = 0.5
+# Latent mask rules: an 8x8 majority vote (the package's own), or nearest
+# down-sampling, the top-left pixel of each cell (the official sampler's).
+MASK_RULES = ('majority', 'nearest')
+# uint8 conversion of decoded images: to the nearest level, or truncated (official).
+PIXEL_ROUNDINGS = ('round', 'truncate')
+# The official sampler's decode tiles in latent pixels: (height, width) and stride.
+OFFICIAL_DECODE_TILE = (30, 52)
+OFFICIAL_DECODE_STRIDE = (15, 26)
 
 
 def to_unit_range(images: np.ndarray, device=None) -> torch.Tensor:
@@ -48,10 +63,17 @@ def to_unit_range(images: np.ndarray, device=None) -> torch.Tensor:
     return tensor.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def from_unit_range(images: torch.Tensor) -> np.ndarray:
-    """Turn (N, 3, H, W) floats in [-1, 1] (clamped) into (N, H, W, 3) uint8 RGB."""
-    rgb = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return rgb.permute(0, 2, 3, 1).cpu().numpy()
+def from_unit_range(images: torch.Tensor, rounding: str = 'round') -> np.ndarray:
+    """Turn (N, 3, H, W) floats in [-1, 1] (clamped) into (N, H, W, 3) uint8 RGB.
+
+    ``rounding`` ``'round'`` takes the nearest level; ``'truncate'`` drops the
+    fraction, as the official sampler's ``astype(uint8)`` does.
+    """
+    if rounding not in PIXEL_ROUNDINGS:
+        raise ValueError(f'rounding must be one of {", ".join(PIXEL_ROUNDINGS)}, got {rounding!r}')
+    levels = (images.float().clamp(-1, 1) + 1) * 127.5
+    levels = levels.round() if rounding == 'round' else levels.floor()
+    return levels.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def latent_channels(vae) -> int:
@@ -169,13 +191,16 @@ def _in_batches(function, frames: torch.Tensor, batch_frames: int = None) -> tor
                       for start in range(0, len(frames), batch_frames)])
 
 
-def mask_to_latent(mask: torch.Tensor, factor: int = 8) -> torch.Tensor:
+def mask_to_latent(mask: torch.Tensor, factor: int = 8, rule: str = 'majority') -> torch.Tensor:
     """Turn (N, H, W) render alpha into a (N, 4, H/8, W/8) binary latent mask.
 
-    A pixel is visible where alpha > 0.01. Visibility is averaged over each
-    8x8 patch (one latent pixel) and a latent pixel is marked visible (1) when
-    at least half of its patch is, else 0 (a majority vote, so a latent pixel
-    is conditioned on memory content only where most of it is real). In Wan
+    A pixel is visible where alpha > 0.01. ``rule`` says how an 8x8 patch (one
+    latent pixel) becomes one value: ``'majority'`` averages its visibility
+    and marks the latent pixel visible (1) when at least half of the patch is,
+    else 0 (a latent pixel is conditioned on memory content only where most of
+    it is real); ``'nearest'`` takes the patch's top-left pixel, which is what
+    the official sampler's nearest down-sampling (``F.interpolate(mode=
+    'nearest')`` by a factor of 8) reads. In Wan
     I2V the 4 mask channels of a latent frame are the masks of the 4 video
     frames it compresses, and the first latent frame, which holds one image,
     repeats that image's mask 4 times; with one image per latent frame every
@@ -184,10 +209,93 @@ def mask_to_latent(mask: torch.Tensor, factor: int = 8) -> torch.Tensor:
     all-ones masks is the caller's job.
     """
     _check_size(mask.shape[-2], mask.shape[-1], factor)
+    if rule not in MASK_RULES:
+        raise ValueError(f'mask rule must be one of {", ".join(MASK_RULES)}, got {rule!r}')
     visible = (mask > VISIBLE_ALPHA).float().unsqueeze(1)
-    coverage = F.avg_pool2d(visible, factor)
-    binary = (coverage >= MASK_THRESHOLD).float()
+    if rule == 'nearest':
+        binary = visible[..., ::factor, ::factor]
+    else:
+        binary = (F.avg_pool2d(visible, factor) >= MASK_THRESHOLD).float()
     return binary.expand(-1, MASK_CHANNELS, -1, -1).contiguous()
+
+
+def red_channel_mask(mask_frames) -> np.ndarray:
+    """Return (N, H, W) booleans from (N, H, W, 3) uint8 RGB mask frames: red > 127.
+
+    The official sampler reads its masks as video frames this way (white:
+    seen, black: to generate).
+    """
+    frames = np.asarray(mask_frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f'mask frames must be (N, H, W, 3) uint8, got {frames.shape} '
+                         f'{frames.dtype}')
+    return frames[..., 0] > 127
+
+
+def tile_starts(size: int, tile: int, stride: int) -> list:
+    """Return the first latent row (or column) of each decode tile along a side of ``size``.
+
+    Tiles start every ``stride``; the last is the first that reaches the end
+    (it may reach past it, and is then cut), as in the official tiled decode.
+    """
+    if tile < 1 or not 1 <= stride <= tile:
+        raise ValueError(f'need tile >= stride >= 1, got tile {tile}, stride {stride}')
+    starts = []
+    for start in range(0, size, stride):
+        if starts and starts[-1] + tile >= size:
+            break
+        starts.append(start)
+    return starts
+
+
+def _ramp(length: int, first: bool, last: bool, border: int) -> torch.Tensor:
+    # Weight 1 inside; over ``border`` pixels at a side shared with another
+    # tile it rises as 1/border, 2/border, ..., 1 (and falls the same way).
+    weight = torch.ones(length)
+    border = min(border, length)
+    if border and not first:
+        weight[:border] = torch.arange(1, border + 1) / border
+    if border and not last:
+        # Written over the rising ramp, as the official rule does (they meet
+        # only in a tile shorter than two overlaps).
+        weight[length - border:] = torch.arange(border, 0, -1) / border
+    return weight
+
+
+def tiled_decode_frames(vae, latents: torch.Tensor, tile=OFFICIAL_DECODE_TILE,
+                        stride=OFFICIAL_DECODE_STRIDE, batch_frames: int = None) -> torch.Tensor:
+    """Decode normalised (N, C, h, w) latents tile by tile to (N, 3, 8h, 8w) images in [-1, 1].
+
+    Tiles of ``tile`` latent pixels start every ``stride`` (see
+    :func:`tile_starts`); each is decoded on its own and the pixels are
+    blended with weights that ramp linearly over the overlap, ``(tile -
+    stride) * 8`` pixels, on each side another tile shares (the official
+    sampler's rule), then clamped to [-1, 1]. Bounds the decoder's
+    activations to one tile; a tile covering the latents decodes untiled.
+    """
+    frames, _, height, width = latents.shape
+    factor = 8
+    rows = tile_starts(height, tile[0], stride[0])
+    columns = tile_starts(width, tile[1], stride[1])
+    borders = ((tile[0] - stride[0]) * factor, (tile[1] - stride[1]) * factor)
+    values = weights = None
+    for top in rows:
+        bottom = top + tile[0]
+        for left in columns:
+            right = left + tile[1]
+            pixels = decode_frames(vae, latents[..., top:bottom, left:right], batch_frames)
+            weight = torch.minimum(
+                _ramp(pixels.shape[-2], top == 0, bottom >= height, borders[0])[:, None],
+                _ramp(pixels.shape[-1], left == 0, right >= width, borders[1])[None, :])
+            weight = weight.to(pixels)
+            if values is None:
+                values = pixels.new_zeros((frames, 3, height * factor, width * factor))
+                weights = pixels.new_zeros((height * factor, width * factor))
+            rows_px = slice(top * factor, top * factor + pixels.shape[-2])
+            columns_px = slice(left * factor, left * factor + pixels.shape[-1])
+            values[..., rows_px, columns_px] += pixels * weight
+            weights[rows_px, columns_px] += weight
+    return (values / weights).clamp(-1, 1)
 
 
 class FrameVAE(torch.nn.Module):

@@ -31,6 +31,9 @@ import torch
 from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.safe_weights import refuse_pickle_only_folder
+from anyrecon_ros.model.loaders.official import DTYPES
+from anyrecon_ros.model.loaders.official import is_official_checkpoint
+from anyrecon_ros.model.loaders.official import load_official_checkpoint
 from anyrecon_ros.model.models.transformer import AnyReconTransformer
 from anyrecon_ros.model.models.vae import FrameVAE
 from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
@@ -57,6 +60,7 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / 'checkpoints' / 'defa
 UNTRAINED = 'untrained'
 # The classical baseline: Telea inpainting of the renders, no model.
 INPAINT = 'inpaint'
+OFFLOADS = ('none', 'model', 'sequential')
 
 
 @dataclass
@@ -79,6 +83,15 @@ class GeneratorSettings:
     chunk_frames: int = setting(40, 'Views per generator chunk.', (1, 1000))
     carry_frames: int = 2
     engine_cache: str = ''      # TensorRT engines; '' = ~/.cache/anyrecon_ros/tensorrt
+    # The transformer's dtype (bfloat16, float16, float32); '': a prepared official
+    # checkpoint's own (bfloat16) on a CUDA device, float32 on the CPU. The VAE
+    # and the image encoder keep theirs (float32).
+    dtype: str = ''
+    # none: every part on the device; model: each part moved there only while it
+    # runs (diffusers' model CPU offload); sequential: weights streamed layer by
+    # layer (the least GPU memory, the slowest). CUDA devices only. '': the
+    # checkpoint's anyrecon.json 'offload' on a CUDA device, else none.
+    offload: str = ''
 
 
 class ViewGenerator:
@@ -112,10 +125,24 @@ class ViewGenerator:
                                          else UNTRAINED)
         if folder == UNTRAINED:
             pipeline, trained = untrained_pipeline(settings.seed), False
+        elif is_official_checkpoint(folder):
+            pipeline, trained = load_official_checkpoint(folder, _official_dtype(settings)), True
+            working_width = checkpoint_settings(folder).get('working_width', working_width)
         else:
             pipeline, trained = load_checkpoint(folder), True
             working_width = checkpoint_settings(folder).get('working_width', working_width)
-        pipeline.to(torch.device(settings.device))
+            if settings.dtype:
+                pipeline.transformer.to(DTYPES[settings.dtype])
+        if backend != 'torch' and pipeline.image_dim is not None:
+            raise ValueError(f'backend {backend} runs an exported denoiser step, which has no '
+                             'image input; a transformer with an image branch (the official '
+                             'weights) runs with backend torch')
+        # A checkpoint's offload is for GPUs; on the CPU there is nothing to offload to.
+        offload = settings.offload or (
+            checkpoint_settings(folder).get('offload', 'none')
+            if folder != UNTRAINED and settings.device.startswith('cuda') else 'none')
+        _check_offload(offload, settings.device)
+        _place(pipeline, settings.device, offload)
         if backend == 'onnxruntime':
             pipeline.transformer = OnnxRuntimeDenoiser(pipeline.transformer,
                                                        providers=_onnx_providers(settings.device))
@@ -189,6 +216,32 @@ def load_checkpoint(folder) -> AnyReconPipeline:
     pipeline.transformer.eval()
     pipeline.vae.eval()
     return pipeline
+
+
+def _official_dtype(settings: GeneratorSettings) -> str:
+    # A prepared official checkpoint records bfloat16 for a GPU; on the CPU float32
+    # unless asked (CPU bfloat16 matmuls are slow where they exist at all).
+    if settings.dtype:
+        return settings.dtype
+    return None if settings.device.startswith('cuda') else 'float32'
+
+
+def _place(pipeline: AnyReconPipeline, device: str, offload: str) -> None:
+    """Put the pipeline on its device, whole or with CPU offload."""
+    if offload == 'none':
+        pipeline.to(torch.device(device))
+    elif offload == 'model':
+        pipeline.enable_model_cpu_offload(device=device)
+    else:
+        pipeline.enable_sequential_cpu_offload(device=device)
+
+
+def _check_offload(offload: str, device: str) -> None:
+    if offload not in OFFLOADS:
+        raise ValueError(f'offload {offload!r} is not one of {", ".join(OFFLOADS)}')
+    if offload != 'none' and not device.startswith('cuda'):
+        raise ValueError(f'offload {offload} moves parts between the CPU and a CUDA device; '
+                         f'device is {device!r}')
 
 
 def _onnx_providers(device: str) -> list:
@@ -265,3 +318,7 @@ def _check_settings(settings: GeneratorSettings) -> None:
         raise ValueError('need steps >= 1, chunk_frames >= 1 and carry_frames >= 0')
     if settings.device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f'device {settings.device!r} was asked for but CUDA is not available')
+    if settings.dtype and settings.dtype not in DTYPES:
+        raise ValueError(f'dtype {settings.dtype!r} is not one of {", ".join(DTYPES)}')
+    if settings.offload:
+        _check_offload(settings.offload, settings.device)

@@ -24,6 +24,36 @@ the output pixels with the condition images (the render, filled as
 ``condition_fill`` says): ``(1 - w) * generated + w * condition``. The
 shipped default records k = 3 and w = 0.7, the values its measurements
 chose (docs/training.md); the official weights keep 0 and 0.
+
+Six more settings say how the official sampler runs its chunks, each with
+the package's earlier behaviour as its default (``OFFICIAL_SAMPLING`` holds
+the official values; checkpoints prepared from the official weights record
+them):
+
+* ``timestep_rounding``: ``'none'``, or ``'bfloat16'``: the transformer sees
+  each timestep rounded to bfloat16 (1000, 936, 832, 624 for the 4 steps);
+* ``mask_rule``: ``'majority'`` (8x8 vote) or ``'nearest'`` (the top-left
+  pixel of each 8x8 cell) turns the masks into latent masks;
+* ``chunk_seed``: ``'continue'`` draws every chunk's noise on from one
+  generator, ``'reseed'`` draws each chunk's from the same seed again;
+* ``carry``: the last frames of a chunk are carried into the next as their
+  ``'latents'``, or as their 8-bit ``'pixels'`` encoded again by the VAE;
+* ``decode_tiles``: ``None``, or ``[tile_h, tile_w, stride_h, stride_w]`` in
+  latent pixels for a tiled VAE decode (the official ``[30, 52, 15, 26]``);
+* ``pixel_rounding``: decoded images become uint8 by ``'round'`` or
+  ``'truncate'``.
+
+A transformer with an image branch (``image_dim`` set: Wan2.1-I2V) also
+needs the CLIP features of the first capture view; the pipeline computes
+them with its ``image_encoder`` and ``image_processor`` (optional parts,
+absent for the small default). The text condition is the transformer's
+stored empty-prompt embedding.
+
+dtypes: the sampling state (noise, latents, velocities) stays float32; the
+packed input, the timestep and the image features are cast to the
+transformer's dtype at its call and its output back, and the VAE and image
+encoder take their inputs in their own dtypes. A bfloat16 transformer thus
+runs beside a float32 VAE.
 """
 
 from dataclasses import dataclass
@@ -40,18 +70,39 @@ import torch
 # loads a component class of another library only from a module already imported.
 from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.model.models import taef2  # noqa: F401
+from anyrecon_ros.model.models.conditioning import clip_image_features
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.models.vae import decode_frames
 from anyrecon_ros.model.models.vae import encode_frames
 from anyrecon_ros.model.models.vae import from_unit_range
+from anyrecon_ros.model.models.vae import MASK_RULES
 from anyrecon_ros.model.models.vae import mask_to_latent
+from anyrecon_ros.model.models.vae import OFFICIAL_DECODE_STRIDE
+from anyrecon_ros.model.models.vae import OFFICIAL_DECODE_TILE
+from anyrecon_ros.model.models.vae import PIXEL_ROUNDINGS
+from anyrecon_ros.model.models.vae import red_channel_mask
+from anyrecon_ros.model.models.vae import tiled_decode_frames
 from anyrecon_ros.model.models.vae import to_unit_range
+from anyrecon_ros.model.pipelines.scheduling import model_timestep
 from anyrecon_ros.model.pipelines.scheduling import set_steps
+from anyrecon_ros.model.pipelines.scheduling import TIMESTEP_ROUNDINGS
 
 # Latents are 1/8 of the image and the transformer patches 2x2 latent pixels.
 SIZE_MULTIPLE = 16
 # What the condition latents of the renders are encoded from (see the module docstring).
 CONDITION_FILLS = ('none', 'telea')
+CHUNK_SEEDS = ('continue', 'reseed')
+CARRY_MODES = ('latents', 'pixels')
+# The official sampler's choices (run_AnyRecon.py with its pipeline): what a
+# checkpoint prepared from the official weights records.
+OFFICIAL_SAMPLING = {
+    'condition_fill': 'none', 'start_step': 0, 'condition_blend': 0.0,
+    'timestep_rounding': 'bfloat16', 'mask_rule': 'nearest', 'chunk_seed': 'reseed',
+    'carry': 'pixels', 'decode_tiles': [*OFFICIAL_DECODE_TILE, *OFFICIAL_DECODE_STRIDE],
+    'pixel_rounding': 'truncate',
+}
+# Libraries whose classes model_index.json may name.
+LIBRARIES = ('diffusers', 'transformers')
 
 
 def check_condition_fill(fill: str) -> str:
@@ -77,44 +128,73 @@ def fill_condition_renders(renders: np.ndarray, masks: np.ndarray, fill: str) ->
 
 @dataclass
 class AnyReconPipelineOutput(BaseOutput):
-    """Generated views, one per render, as (T, H, W, 3) uint8 RGB."""
+    """Generated views, one per render, as (T, H, W, 3) uint8 RGB.
+
+    ``latents``: with ``return_latents``, each chunk's denoised latents, all
+    its frames (captures, carried, renders), (1, C, F, h, w) float32 on the CPU.
+    """
 
     images: np.ndarray
+    latents: list = None
 
 
 class AnyReconPipeline(DiffusionPipeline):
     """Generate the views of a trajectory from capture views and memory renders."""
 
-    model_cpu_offload_seq = 'transformer->vae'
+    model_cpu_offload_seq = 'image_encoder->transformer->vae'
+    _optional_components = ['image_encoder', 'image_processor']
 
-    def __init__(self, transformer, vae, scheduler, condition_fill: str = 'none',
-                 start_step: int = 0, condition_blend: float = 0.0):
+    def __init__(self, transformer, vae, scheduler, image_encoder=None, image_processor=None,
+                 condition_fill: str = 'none', start_step: int = 0,
+                 condition_blend: float = 0.0, timestep_rounding: str = 'none',
+                 mask_rule: str = 'majority', chunk_seed: str = 'continue',
+                 carry: str = 'latents', decode_tiles: list = None,
+                 pixel_rounding: str = 'round'):
         super().__init__()
         check_condition_fill(condition_fill)
         if start_step < 0:
             raise ValueError(f'start_step must be >= 0, got {start_step}')
         if not 0.0 <= condition_blend < 1.0:
             raise ValueError(f'condition_blend must be in [0, 1), got {condition_blend}')
-        self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
+        for name, value, allowed in (('timestep_rounding', timestep_rounding, TIMESTEP_ROUNDINGS),
+                                     ('mask_rule', mask_rule, MASK_RULES),
+                                     ('chunk_seed', chunk_seed, CHUNK_SEEDS),
+                                     ('carry', carry, CARRY_MODES),
+                                     ('pixel_rounding', pixel_rounding, PIXEL_ROUNDINGS)):
+            if value not in allowed:
+                raise ValueError(f'{name} must be one of {", ".join(allowed)}, got {value!r}')
+        if decode_tiles is not None:
+            decode_tiles = [int(value) for value in decode_tiles]
+            if len(decode_tiles) != 4 or not (1 <= decode_tiles[2] <= decode_tiles[0]
+                                              and 1 <= decode_tiles[3] <= decode_tiles[1]):
+                raise ValueError('decode_tiles must be [tile_h, tile_w, stride_h, stride_w] with '
+                                 f'1 <= stride <= tile, got {decode_tiles}')
+        self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler,
+                              image_encoder=image_encoder, image_processor=image_processor)
         self.register_to_config(condition_fill=condition_fill, start_step=start_step,
-                                condition_blend=condition_blend)
+                                condition_blend=condition_blend,
+                                timestep_rounding=timestep_rounding, mask_rule=mask_rule,
+                                chunk_seed=chunk_seed, carry=carry, decode_tiles=decode_tiles,
+                                pixel_rounding=pixel_rounding)
 
     @classmethod
     def from_pretrained(cls, folder, **kwargs) -> 'AnyReconPipeline':
         """Load a folder written by ``save_pretrained``: local files and safetensors only.
 
-        ``model_index.json`` may name classes of diffusers and of this
-        package only; other libraries are refused with ValueError. No hub
-        access: ``folder`` must be a folder on disk.
+        ``model_index.json`` may name classes of diffusers, transformers (the
+        image encoder and its processor) and this package only; other
+        libraries are refused with ValueError. No hub access: ``folder`` must
+        be a folder on disk.
         """
         index = Path(folder) / cls.config_name   # model_index.json
         if not index.is_file():
             raise FileNotFoundError(f'{index} does not exist (pipelines load from local folders)')
         for name, entry in json.loads(index.read_text()).items():
             library = entry[0] if isinstance(entry, list) and entry else None
-            if library and library != 'diffusers' and not library.startswith('anyrecon_ros.'):
+            if library and library not in LIBRARIES and not library.startswith('anyrecon_ros.'):
                 raise ValueError(f'{index}: {name} is a {library} class; only diffusers and '
-                                 'anyrecon_ros classes are loaded')
+                                 'anyrecon_ros classes (and the transformers image encoder '
+                                 'and processor) are loaded')
         kwargs.update(local_files_only=True, use_safetensors=True)
         # Three small parts: no "Loading pipeline components" bar in node logs.
         bar = diffusers_logging.is_progress_bar_enabled()
@@ -125,53 +205,100 @@ class AnyReconPipeline(DiffusionPipeline):
             if bar:
                 diffusers_logging.enable_progress_bar()
 
+    @property
+    def image_dim(self):
+        """Return the transformer's CLIP feature size (``image_dim``); None: no image branch."""
+        return getattr(getattr(self.transformer, 'config', None), 'image_dim', None)
+
+    @torch.no_grad()
+    def encode_image(self, image: np.ndarray):
+        """Return the CLIP features the transformer attends to for (H, W, 3) uint8 ``image``.
+
+        None when the transformer has no image branch; ValueError when it has
+        one and the pipeline has no image encoder.
+        """
+        if self.image_dim is None:
+            return None
+        if self.image_encoder is None or self.image_processor is None:
+            raise ValueError(
+                f'this transformer has an image branch (image_dim={self.image_dim}): it needs '
+                'the CLIP features of the first capture view, but the pipeline has no '
+                f'{"image_encoder" if self.image_encoder is None else "image_processor"} '
+                '(load the official weights with loaders.official, which reads the Wan '
+                'image_encoder/ and image_processor/ from the local model folder)')
+        return clip_image_features(self.image_encoder, self.image_processor, image)
+
     @torch.no_grad()
     def __call__(self, capture_images, renders, masks, num_inference_steps: int = 4,
                  chunk_frames: int = 40, carry_frames: int = 2, generator=None,
-                 callback=None, vae_batch_frames: int = 4) -> AnyReconPipelineOutput:
+                 callback=None, vae_batch_frames: int = 4,
+                 return_latents: bool = False) -> AnyReconPipelineOutput:
         """Return one generated image per render.
 
         ``capture_images`` (K, H, W, 3) and ``renders`` (T, H, W, 3) are uint8
-        RGB, ``masks`` (T, H, W) booleans (True where the memory was visible).
-        ``callback(chunk, chunks, step, steps)`` reports progress.
-        ``vae_batch_frames`` frames go through the VAE at a time (None: all).
+        RGB; ``masks`` (T, H, W) booleans (True where the memory was visible),
+        or (T, H, W, 3) uint8 mask frames, read as the official sampler reads
+        them (red channel > 127). ``callback(chunk, chunks, step, steps)``
+        reports progress. ``vae_batch_frames`` frames go through the VAE at a
+        time (None: all). ``return_latents`` also returns each chunk's latents.
         """
         capture, renders, masks = _validated(capture_images, renders, masks)
         renders = fill_condition_renders(renders, masks, self.config.condition_fill)
         if chunk_frames < 1 or carry_frames < 0:
             raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
         device = self._execution_device
+        image_features = self.encode_image(capture[0])
         capture_latents = encode_frames(self.vae, to_unit_range(capture, device),
-                                        vae_batch_frames)
+                                        vae_batch_frames).float()
+        seed = (generator if generator is not None else torch.default_generator).initial_seed()
         starts = list(range(0, len(renders), chunk_frames))
-        carried, outputs = None, []
+        carried, outputs, chunk_latents = None, [], []
         for chunk, start in enumerate(starts):
             chunk_renders = to_unit_range(renders[start:start + chunk_frames], device)
             chunk_masks = torch.from_numpy(masks[start:start + chunk_frames]).to(device)
             fixed = capture_latents if carried is None else torch.cat([capture_latents, carried])
-            render_latents = encode_frames(self.vae, chunk_renders, vae_batch_frames)
-            latents = self._denoise(fixed, render_latents,
-                                    mask_to_latent(chunk_masks.float()), num_inference_steps,
-                                    generator, lambda s, n: callback and callback(
-                                        chunk, len(starts), s, n))
-            carried = latents[-carry_frames:] if carry_frames else None
-            decoded = decode_frames(self.vae, latents, vae_batch_frames)
+            render_latents = encode_frames(self.vae, chunk_renders, vae_batch_frames).float()
+            noise = (torch.Generator().manual_seed(seed) if self.config.chunk_seed == 'reseed'
+                     else generator)
+            latents = self._denoise(
+                fixed, render_latents,
+                mask_to_latent(chunk_masks.float(), rule=self.config.mask_rule),
+                num_inference_steps, noise, image_features,
+                lambda s, n: callback and callback(chunk, len(starts), s, n))
+            if return_latents:
+                chunk_latents.append(latents.cpu())
+            generated = latents[0].permute(1, 0, 2, 3)[len(fixed):]
+            decoded = self._decode(generated, vae_batch_frames).float()
             blend = self.config.condition_blend
             if blend:
                 decoded = (1 - blend) * decoded + blend * chunk_renders
-            outputs.append(decoded.clamp(-1, 1))
-        return AnyReconPipelineOutput(images=from_unit_range(torch.cat(outputs)))
+            images = from_unit_range(decoded, self.config.pixel_rounding)
+            outputs.append(images)
+            if carry_frames:
+                carried = (generated[-carry_frames:] if self.config.carry == 'latents' else
+                           encode_frames(self.vae, to_unit_range(images[-carry_frames:], device),
+                                         vae_batch_frames).float())
+        return AnyReconPipelineOutput(images=np.concatenate(outputs),
+                                      latents=chunk_latents if return_latents else None)
 
-    def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator, progress):
-        """Denoise one chunk; return the clean latents of its render frames (T, C, h, w)."""
+    def _decode(self, latents: torch.Tensor, vae_batch_frames) -> torch.Tensor:
+        tiles = self.config.decode_tiles
+        if tiles:
+            return tiled_decode_frames(self.vae, latents, tuple(tiles[:2]), tuple(tiles[2:]),
+                                       vae_batch_frames)
+        return decode_frames(self.vae, latents, vae_batch_frames)
+
+    def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator,
+                 image_features, progress):
+        """Denoise one chunk; return its clean latents, all frames, (1, C, F, h, w) float32."""
         condition = torch.cat([fixed_latents, render_latents])
         ones = torch.ones((len(fixed_latents),) + render_masks.shape[1:], dtype=render_masks.dtype,
                           device=render_masks.device)
         mask = torch.cat([ones, render_masks])
         # (frames, channels, h, w) -> (1, channels, frames, h, w), the transformer's layout.
-        condition, mask = (x.permute(1, 0, 2, 3)[None] for x in (condition, mask))
+        condition, mask = (x.permute(1, 0, 2, 3)[None].float() for x in (condition, mask))
         latents = torch.randn(condition.shape, generator=generator, device='cpu').to(
-            condition.device, condition.dtype)
+            condition.device)
         set_steps(self.scheduler, steps, device=condition.device)
         timesteps = self.scheduler.timesteps
         start = min(self.config.start_step, len(timesteps) - 1)
@@ -181,19 +308,27 @@ class AnyReconPipeline(DiffusionPipeline):
             sigma = self.scheduler.sigmas[start]
             latents = (1 - sigma) * condition + sigma * latents
             self.scheduler.set_begin_index(start)
+        # Casts at the transformer's boundary: its dtype in, float32 out.
+        dtype = self.transformer.dtype
+        extra = {}
+        if image_features is not None:
+            extra['encoder_hidden_states_image'] = image_features.to(condition.device, dtype)
         for index, timestep in enumerate(timesteps[start:]):
+            seen = model_timestep(timestep, self.config.timestep_rounding).to(condition.device)
             velocity = self.transformer(
-                hidden_states=pack_conditioning(latents, mask.to(latents.dtype), condition),
-                timestep=timestep.expand(1), encoder_hidden_states=None, return_dict=False)[0]
+                hidden_states=pack_conditioning(latents, mask, condition).to(dtype),
+                timestep=seen.expand(1), encoder_hidden_states=None, return_dict=False,
+                **extra)[0].float()
             latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
             progress(index + 1, len(timesteps) - start)
-        return latents[0].permute(1, 0, 2, 3)[len(fixed_latents):]
+        return latents
 
 
 def _validated(capture_images, renders, masks):
     capture = np.asarray(capture_images)
     renders = np.asarray(renders)
-    masks = np.asarray(masks).astype(bool)
+    masks = np.asarray(masks)
+    masks = red_channel_mask(masks) if masks.ndim == 4 else masks.astype(bool)
     if capture.ndim != 4 or capture.shape[-1] != 3 or not len(capture):
         raise ValueError(f'capture_images must be (K >= 1, H, W, 3), got {capture.shape}')
     if renders.shape[1:] != capture.shape[1:] or not len(renders):

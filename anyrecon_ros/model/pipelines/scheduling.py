@@ -1,14 +1,24 @@
 # Copyright 2026 The anyrecon_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Flow-matching schedules: the official 4-step distilled sampler and N-step teachers."""
+"""Flow-matching schedules: the official 4-step distilled sampler and N-step teachers.
+
+The official sampler casts each timestep to bfloat16 before the transformer
+sees it (its whole network runs in bfloat16), so the distilled model was
+trained and is run at 1000, 936, 832, 624, not 1000, 937.5, 833.3, 625; the
+scheduler's own step keeps the exact sigmas. :func:`model_timestep` applies
+that rounding where a checkpoint records ``timestep_rounding: bfloat16``.
+"""
 
 from diffusers import FlowMatchEulerDiscreteScheduler
+import torch
 
 TRAIN_TIMESTEPS = 1000
 SHIFT = 5.0
 # Unshifted sigmas of the distilled sampler; with shift 5 they become
 # 1, 0.9375, 0.8333, 0.625 (timesteps 1000, 937.5, 833.3, 625), then 0.
 DISTILLED_SIGMAS = (1.0, 0.75, 0.5, 0.25)
+# What the transformer sees of a timestep: the exact value, or its bfloat16 rounding.
+TIMESTEP_ROUNDINGS = ('none', 'bfloat16')
 
 
 def make_scheduler() -> FlowMatchEulerDiscreteScheduler:
@@ -24,3 +34,12 @@ def set_steps(scheduler: FlowMatchEulerDiscreteScheduler, steps: int, device=Non
         scheduler.set_timesteps(sigmas=list(DISTILLED_SIGMAS), device=device)
     else:
         scheduler.set_timesteps(steps, device=device)
+
+
+def model_timestep(timestep: torch.Tensor, rounding: str = 'none') -> torch.Tensor:
+    """Return ``timestep`` as the transformer sees it: float32, bfloat16-rounded if asked."""
+    if rounding not in TIMESTEP_ROUNDINGS:
+        raise ValueError(f'timestep_rounding must be one of {", ".join(TIMESTEP_ROUNDINGS)}, '
+                         f'got {rounding!r}')
+    timestep = torch.as_tensor(timestep, dtype=torch.float32)
+    return timestep.to(torch.bfloat16).float() if rounding == 'bfloat16' else timestep
