@@ -23,7 +23,8 @@ def add_parser(commands) -> None:
     offline = commands.add_parser(
         'offline', help='run the closed loop on a scene folder or a ROS 2 bag, without DDS')
     source = offline.add_mutually_exclusive_group(required=True)
-    source.add_argument('--scene', help='posed-scene folder (posed, COLMAP or transforms.json)')
+    source.add_argument('--scene', help='posed-scene folder (posed, COLMAP or transforms.json), '
+                                        'or synthetic:SEED')
     source.add_argument('--bag', help='rosbag2 folder or file (mcap or sqlite3)')
     offline.add_argument('--out', default='out/offline', help='output folder')
     offline.add_argument('--image-topic', default='/image', help='bag: sensor_msgs/Image')
