@@ -24,6 +24,7 @@ from anyrecon_ros.model.models.vae import mask_to_latent
 from anyrecon_ros.model.models.vae import red_channel_mask
 from anyrecon_ros.model.models.vae import tile_starts
 from anyrecon_ros.model.models.vae import tiled_decode_frames
+from anyrecon_ros.model.pipelines.generator import load_checkpoint
 from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
 from anyrecon_ros.model.pipelines.pipeline import OFFICIAL_SAMPLING
 from anyrecon_ros.model.pipelines.scheduling import make_scheduler
@@ -328,3 +329,17 @@ def test_first_two_chunks_match_the_official_rules_re_derived(pipeline):
     second = reference_chunk(pipeline, np.concatenate([capture, carried, renders[2:]]),
                              np.concatenate([white, white, mask_frames[2:]]), fixed=4, seed=7)
     torch.testing.assert_close(output.latents[1], second, rtol=0, atol=1e-5)
+
+
+def test_a_saved_official_pipeline_loads_back_with_its_settings(tmp_path, pipeline):
+    pipeline.save_pretrained(tmp_path, safe_serialization=True)
+    assert (tmp_path / 'image_encoder' / 'model.safetensors').is_file()
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.config.decode_tiles == [30, 52, 15, 26]
+    assert {key: loaded.config[key] for key in OFFICIAL_SAMPLING} == OFFICIAL_SAMPLING
+    capture, renders, masks = inputs(targets=2)
+    first = run(loaded, capture, renders, masks, return_latents=True)
+    second = run(pipeline, capture, renders, masks, return_latents=True)
+    torch.testing.assert_close(first.latents[0], second.latents[0], rtol=0, atol=1e-5)
+    # Truncation is a step: values 1e-6 apart may fall on either side of a level.
+    assert np.abs(first.images.astype(int) - second.images.astype(int)).max() <= 1

@@ -190,7 +190,10 @@ class AnyReconPipeline(DiffusionPipeline):
         if not index.is_file():
             raise FileNotFoundError(f'{index} does not exist (pipelines load from local folders)')
         for name, entry in json.loads(index.read_text()).items():
-            library = entry[0] if isinstance(entry, list) and entry else None
+            # Components are [library, class]; settings are anything else.
+            component = (isinstance(entry, list) and len(entry) == 2
+                         and all(isinstance(part, str) for part in entry))
+            library = entry[0] if component else None
             if library and library not in LIBRARIES and not library.startswith('anyrecon_ros.'):
                 raise ValueError(f'{index}: {name} is a {library} class; only diffusers and '
                                  'anyrecon_ros classes (and the transformers image encoder '
