@@ -6,9 +6,9 @@ Every figure is the median of repeated runs, and each of ours stands beside the
 nearest equivalent of a reference library (open3d) on the same data, in the
 same process, so ratios hold even on a busy machine. The sections are
 ``geometry`` (``bench.geometry``), ``generator`` (``bench.generator``), ``ros``
-and ``demo_memory`` (``bench.ros_throughput``) and ``soak`` (``bench.soak``);
-each is imported only when it runs. Results go to ``bench.json`` and
-``bench.md``.
+and ``demo_memory`` (``bench.ros_throughput``), ``soak`` (``bench.soak``) and
+``long`` (``bench.long_run``); each is imported only when it runs. Results go
+to ``bench.json`` and ``bench.md``.
 """
 
 from dataclasses import dataclass
@@ -52,9 +52,17 @@ def bench_soak_section(quick: bool) -> dict:
     return run_soak(SOAK_SECONDS)
 
 
+def bench_long_section(quick: bool) -> dict:
+    """Map a synthetic hour, bounded and unbounded keyframe bank (``long_run.run_long``)."""
+    from anyrecon_ros.bench.long_run import run_long
+    return run_long()
+
+
+# The soak and the long run take minutes: only ``--soak`` and ``--long`` (or
+# ``--sections``) run them.
 SECTIONS = {'geometry': bench_geometry_section, 'generator': bench_generator_section,
             'ros': bench_ros_section, 'demo_memory': bench_demo_memory_section,
-            'soak': bench_soak_section}
+            'soak': bench_soak_section, 'long': bench_long_section}
 DEFAULT_SECTIONS = ('geometry', 'generator', 'ros', 'demo_memory')
 
 
@@ -118,4 +126,7 @@ def markdown_table(results: dict) -> str:
     if results.get('soak'):
         from anyrecon_ros.bench.soak import soak_table
         lines += soak_table(results['soak'])
+    if results.get('long'):
+        from anyrecon_ros.bench.long_run import long_table
+        lines += long_table(results['long'])
     return '\n'.join(lines) + '\n'

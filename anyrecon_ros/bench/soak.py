@@ -14,14 +14,13 @@ offset, ``pose_variants`` of them before the pattern repeats, so keyframes
 are selected for several laps and the memory fills past its point cap (the
 shifted copies of the scene are new voxels) and evicts.
 
-Every keyframe stays in the node's bank with its image and depth (about
-2.1 MiB at 640x480), and the last 100 in ``~/keyframes``'s history, for as
-long as the node runs: a camera that keeps finding new views
-(``pose_variants=0``) grows the node by that much per keyframe, by design.
-So the pattern repeats, and once every pose of it is a keyframe the node only
-pairs and rejects frames. To keep selection and fusion going for the whole
-run with a bounded bank, ``~/reset`` is called every ``reset_period_s``
-(the map is forgotten and built again from the stream).
+Every keyframe stays in the node's bank, its image and depth (about 2.1 MiB
+at 640x480) in RAM up to ``keyframe_ram_mib`` (beyond it, in the node's
+temporary store: ``anyrecon bench --long`` measures that), and the last 100
+in ``~/keyframes``'s history. The pattern repeats, and once every pose of it
+is a keyframe the node only pairs and rejects frames. To keep selection and
+fusion going for the whole run, ``~/reset`` is called every
+``reset_period_s`` (the map is forgotten and built again from the stream).
 
 Everything about the node is learned from outside, from what it publishes:
 
