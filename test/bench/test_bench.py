@@ -29,7 +29,8 @@ def test_bench_writes_json_and_markdown(tmp_path, capsys):
 
 
 def test_generator_bench_reports_every_figure():
-    figures = bench_generator(quick=True, frame_counts=(2, 4), speedup_frames=4, image_size=32)
+    figures = bench_generator(quick=True, frame_counts=(2, 4), speedup_frames=4, image_size=32,
+                              generations=1)
     assert figures['frame_counts'] == [2, 4] and figures['tokens_per_frame'] == 4
     for frames in (2, 4):
         row = figures[f'frames_{frames}']
@@ -46,10 +47,21 @@ def test_generator_bench_reports_every_figure():
     assert row['denoising_50_steps_full_ms'] > row['denoising_4_steps_full_ms']
     assert row['generate_speedup_4_sparse_vs_50_full'] == (
         row['generate_50_steps_full_ms'] / row['generate_4_steps_sparse_ms'])
+    # The teacher's baseline: 50 steps with guidance (two denoiser passes per step).
+    assert row['guidance_scale'] == 5.0
+    assert 0 < row['denoising_50_steps_full_cfg_ms'] < row['generate_50_steps_full_cfg_ms']
+    for kind in ('generate', 'denoising'):
+        ratio = row[f'{kind}_speedup_4_sparse_vs_50_full_cfg']
+        assert ratio > 0 and ratio == (row[f'{kind}_50_steps_full_cfg_ms']
+                                       / row[f'{kind}_4_steps_sparse_ms'])
     # Six frames fit in one block of 8: the window keeps every pair.
     assert row['visible_key_fraction'] == 1.0 and row['speedup_bound'] == 12.5
+    assert row['speedup_bound_cfg'] == 25.0
     assert figures['per_frame_spread'] >= 0
-    assert '4 steps sparse vs 50 steps full' in '\n'.join(generator_table(figures))
+    table = '\n'.join(generator_table(figures))
+    assert '4 steps sparse vs 50 steps full' in table
+    assert '| 50 steps full, guidance 5.0 (2 passes/step) (denoising) |' in table
+    assert 'with guidance 5.0 (two denoiser passes per step' in table
 
 
 def test_visible_key_fraction_of_the_context_window():

@@ -49,6 +49,16 @@ them with its ``image_encoder`` and ``image_processor`` (optional parts,
 absent for the small default). The text condition is the transformer's
 stored empty-prompt embedding.
 
+Classifier-free guidance is a call argument, ``guidance_scale`` (1: off,
+one denoiser pass per step, how the distilled sampler and the official
+AnyRecon code run). Above 1 each step makes a second pass with the negative
+(unconditional) text embedding and takes ``uncond + g * (cond - uncond)`` as
+the velocity: the teacher as Wan samples it (guidance 5.0 is Wan2.1-I2V's
+default), which ``anyrecon bench`` times as the baseline of the distilled
+sampler. The negative embedding is the call's ``negative_prompt_embedding``,
+else the transformer's stored ``negative_prompt_embedding`` where a
+checkpoint has one, else zeros shaped like the stored empty prompt.
+
 dtypes: the sampling state (noise, latents, velocities) stays float32; the
 packed input, the timestep and the image features are cast to the
 transformer's dtype at its call and its output back, and the VAE and image
@@ -235,7 +245,8 @@ class AnyReconPipeline(DiffusionPipeline):
     def __call__(self, capture_images, renders, masks, num_inference_steps: int = 4,
                  chunk_frames: int = 40, carry_frames: int = 2, generator=None,
                  callback=None, vae_batch_frames: int = 4,
-                 return_latents: bool = False) -> AnyReconPipelineOutput:
+                 return_latents: bool = False, guidance_scale: float = 1.0,
+                 negative_prompt_embedding: torch.Tensor = None) -> AnyReconPipelineOutput:
         """Return one generated image per render.
 
         ``capture_images`` (K, H, W, 3) and ``renders`` (T, H, W, 3) are uint8
@@ -244,12 +255,16 @@ class AnyReconPipeline(DiffusionPipeline):
         them (red channel > 127). ``callback(chunk, chunks, step, steps)``
         reports progress. ``vae_batch_frames`` frames go through the VAE at a
         time (None: all). ``return_latents`` also returns each chunk's latents.
+        ``guidance_scale`` > 1 turns on classifier-free guidance against
+        ``negative_prompt_embedding`` (1, L, text_dim) (see the module
+        docstring): two denoiser passes per step.
         """
         capture, renders, masks = _validated(capture_images, renders, masks)
         renders = fill_condition_renders(renders, masks, self.config.condition_fill)
         if chunk_frames < 1 or carry_frames < 0:
             raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
         device = self._execution_device
+        negative = self._negative_embedding(guidance_scale, negative_prompt_embedding, device)
         image_features = self.encode_image(capture[0])
         capture_latents = encode_frames(self.vae, to_unit_range(capture, device),
                                         vae_batch_frames).float()
@@ -267,7 +282,8 @@ class AnyReconPipeline(DiffusionPipeline):
                 fixed, render_latents,
                 mask_to_latent(chunk_masks.float(), rule=self.config.mask_rule),
                 num_inference_steps, noise, image_features,
-                lambda s, n: callback and callback(chunk, len(starts), s, n))
+                lambda s, n: callback and callback(chunk, len(starts), s, n),
+                guidance_scale, negative)
             if return_latents:
                 chunk_latents.append(latents.cpu())
             generated = latents[0].permute(1, 0, 2, 3)[len(fixed):]
@@ -291,9 +307,33 @@ class AnyReconPipeline(DiffusionPipeline):
                                        vae_batch_frames)
         return decode_frames(self.vae, latents, vae_batch_frames)
 
+    def _negative_embedding(self, guidance_scale: float, negative, device):
+        """Return the text embedding of the unconditional pass; None without guidance."""
+        if guidance_scale < 1.0:
+            raise ValueError(f'guidance_scale must be >= 1 (1: no guidance), got {guidance_scale}')
+        if guidance_scale == 1.0:
+            return None
+        empty = getattr(self.transformer, 'empty_prompt_embedding', None)
+        if empty is None:
+            raise ValueError(f'{type(self.transformer).__name__} has the empty prompt built in '
+                             'and takes no other text embedding: classifier-free guidance '
+                             '(guidance_scale > 1) runs with backend torch')
+        if negative is None:
+            negative = getattr(self.transformer, 'negative_prompt_embedding', None)
+        if negative is None:
+            negative = torch.zeros_like(empty)
+        if negative.ndim != 3 or negative.shape[-1] != empty.shape[-1]:
+            raise ValueError(f'negative_prompt_embedding must be (1, L, {empty.shape[-1]}), '
+                             f'got {tuple(negative.shape)}')
+        return negative.to(device, self.transformer.dtype)
+
     def _denoise(self, fixed_latents, render_latents, render_masks, steps, generator,
-                 image_features, progress):
-        """Denoise one chunk; return its clean latents, all frames, (1, C, F, h, w) float32."""
+                 image_features, progress, guidance_scale: float = 1.0, negative=None):
+        """Denoise one chunk; return its clean latents, all frames, (1, C, F, h, w) float32.
+
+        With ``negative`` (guidance_scale > 1), each step also runs the
+        transformer on it and guides: ``uncond + g * (cond - uncond)``.
+        """
         condition = torch.cat([fixed_latents, render_latents])
         ones = torch.ones((len(fixed_latents),) + render_masks.shape[1:], dtype=render_masks.dtype,
                           device=render_masks.device)
@@ -318,10 +358,15 @@ class AnyReconPipeline(DiffusionPipeline):
             extra['encoder_hidden_states_image'] = image_features.to(condition.device, dtype)
         for index, timestep in enumerate(timesteps[start:]):
             seen = model_timestep(timestep, self.config.timestep_rounding).to(condition.device)
+            packed = pack_conditioning(latents, mask, condition).to(dtype)
             velocity = self.transformer(
-                hidden_states=pack_conditioning(latents, mask, condition).to(dtype),
-                timestep=seen.expand(1), encoder_hidden_states=None, return_dict=False,
-                **extra)[0].float()
+                hidden_states=packed, timestep=seen.expand(1), encoder_hidden_states=None,
+                return_dict=False, **extra)[0].float()
+            if negative is not None:
+                unconditional = self.transformer(
+                    hidden_states=packed, timestep=seen.expand(1),
+                    encoder_hidden_states=negative, return_dict=False, **extra)[0].float()
+                velocity = unconditional + guidance_scale * (velocity - unconditional)
             latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
             progress(index + 1, len(timesteps) - start)
         return latents
