@@ -23,6 +23,11 @@ BUILD_DIR := $(CURDIR)/build/interfaces
 TORCH_VERSION := 2.13.0
 PYTEST_ARGS ?=
 
+# The ROS 2 Python packages the tests use (ros2 launch/run/param/topic, launch_ros,
+# sensor_msgs_py, cv_bridge, tf_transformations), from a shared folder beside the
+# repository when it is there; a user's ROS 2 distro provides them.
+ROS2_PYTHON := $(abspath $(CURDIR)/../shared/ros2_python)
+
 INTERFACE_INPUTS := $(wildcard msg/*.msg) CMakeLists.txt package.xml $(wildcard cmake/*.cmake) \
 	$(wildcard config/*) $(wildcard launch/*)
 
@@ -33,6 +38,9 @@ help:
 	@echo "make clean  remove the venv and build folders"
 
 setup: $(STAMPS)/package
+ifneq ($(wildcard $(ROS2_PYTHON)/SOURCES.txt),)
+setup: $(STAMPS)/ros2_python
+endif
 
 demo: setup
 	$(BIN)/anyrecon demo --out out/demo
@@ -83,4 +91,15 @@ $(STAMPS)/package: setup.py tools/venv_env_hook.py $(STAMPS)/interfaces
 	site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
 	cp tools/venv_env_hook.py $$site/_anyrecon_ros_env.py; \
 	echo 'import _anyrecon_ros_env' > $$site/anyrecon_ros_env.pth
+	@touch $@
+
+# The ROS 2 Python packages of $(ROS2_PYTHON), composition_interfaces generated
+# with rosidl and cv_bridge's extension built into the venv
+# (tools/ros2_python/install.sh says how). It needs the ROS wheels installed,
+# not reinstalled at every change of requirements.txt (they are pinned).
+$(STAMPS)/ros2_python: $(ROS2_PYTHON)/SOURCES.txt tools/ros2_python/install.sh \
+		tools/ros2_python/pypi_wheel_targets.cmake tools/ros2_python/cv_bridge/CMakeLists.txt \
+		tools/install_system_deps.sh | $(STAMPS)/requirements
+	tools/install_system_deps.sh $(PYTHON) cv_bridge
+	tools/ros2_python/install.sh $(VENV) $(ROS2_PYTHON) $(CURDIR)/build/ros2_python
 	@touch $@

@@ -5,10 +5,19 @@
 # Install the Debian/Ubuntu packages the venv set-up needs, only those missing:
 # a C/C++ toolchain and CMake (the interfaces are generated and compiled with
 # rosidl), Python headers and venv for the interpreter given as $1, and
-# libusb (open3d loads it).
+# libusb (open3d loads it). With cv_bridge as $2: Boost.Python and OpenCV's
+# core, imgproc and imgcodecs headers, for cv_bridge's extension (the tests'
+# ROS 2 Python packages, tools/ros2_python).
 set -euo pipefail
 python=${1:-python3.11}
 missing=()
+
+if [ "${2:-}" = cv_bridge ]; then
+  [ -e /usr/include/boost/python.hpp ] || missing+=(libboost-python-dev)
+  for module in core imgproc imgcodecs; do
+    [ -e "/usr/include/opencv4/opencv2/$module.hpp" ] || missing+=("libopencv-$module-dev")
+  done
+fi
 
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)

@@ -3,10 +3,12 @@
 """``anyrecon bench``: speed figures measured side by side in one run (``run_bench``).
 
 Every figure is the median of repeated runs, and each of ours stands beside the
-nearest equivalent of a reference library (open3d) on the same data, in the
-same process, so ratios hold even on a busy machine. The sections are
-``geometry`` (``bench.geometry``), ``generator`` (``bench.generator``), ``ros``
-and ``demo_memory`` (``bench.ros_throughput``), ``soak`` (``bench.soak``) and
+nearest equivalent of a reference library (open3d; sensor_msgs_py, cv_bridge
+and tf_transformations for the conversions) on the same data, in the same
+process, so ratios hold even on a busy machine. The sections are ``geometry``
+(``bench.geometry``), ``generator`` (``bench.generator``), ``ros`` and
+``demo_memory`` (``bench.ros_throughput``), ``conversions``
+(``bench.conversions``), ``soak`` (``bench.soak``) and
 ``long`` (``bench.long_run``); each is imported only when it runs. Results go
 to ``bench.json`` and ``bench.md``.
 """
@@ -36,6 +38,12 @@ def bench_ros_section(quick: bool) -> dict:
     return bench_ros(quick)
 
 
+def bench_conversions_section(quick: bool) -> dict:
+    """Conversions beside sensor_msgs_py, cv_bridge, tf_transformations (``conversions``)."""
+    from anyrecon_ros.bench.conversions import bench_conversions
+    return bench_conversions(quick)
+
+
 def bench_demo_memory_section(quick: bool) -> dict:
     """Peak memory of the demo (``ros_throughput.bench_demo_memory``)."""
     from anyrecon_ros.bench.ros_throughput import bench_demo_memory
@@ -61,9 +69,10 @@ def bench_long_section(quick: bool) -> dict:
 # The soak and the long run take minutes: only ``--soak`` and ``--long`` (or
 # ``--sections``) run them.
 SECTIONS = {'geometry': bench_geometry_section, 'generator': bench_generator_section,
-            'ros': bench_ros_section, 'demo_memory': bench_demo_memory_section,
-            'soak': bench_soak_section, 'long': bench_long_section}
-DEFAULT_SECTIONS = ('geometry', 'generator', 'ros', 'demo_memory')
+            'ros': bench_ros_section, 'conversions': bench_conversions_section,
+            'demo_memory': bench_demo_memory_section, 'soak': bench_soak_section,
+            'long': bench_long_section}
+DEFAULT_SECTIONS = ('geometry', 'generator', 'ros', 'conversions', 'demo_memory')
 
 
 @dataclass
@@ -123,6 +132,9 @@ def markdown_table(results: dict) -> str:
             lines += ros_table(results['ros'])
         if results.get('demo_memory'):
             lines += demo_memory_table(results['demo_memory'])
+    if results.get('conversions'):
+        from anyrecon_ros.bench.conversions import conversions_table
+        lines += conversions_table(results['conversions'])
     if results.get('soak'):
         from anyrecon_ros.bench.soak import soak_table
         lines += soak_table(results['soak'])

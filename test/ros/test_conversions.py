@@ -14,6 +14,7 @@ from nav_msgs.msg import Odometry
 import numpy as np
 import pytest
 from rclpy.time import Time
+from ros_packages import ros_module
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -28,7 +29,11 @@ from anyrecon_ros.ros.conversions import (array_to_image, camera_info_to_camera,
                                           matrix_to_transform_stamped, odometry_to_matrix,
                                           points_to_cloud, pose_stamped_to_matrix,
                                           pose_to_matrix, transform_to_matrix)
+from anyrecon_ros.ros.conversions import image as image_module
+from anyrecon_ros.ros.conversions.image import cv_bridge_rgb8
+from anyrecon_ros.ros.conversions.image import CV_BRIDGE_RGB8_ENCODINGS
 from anyrecon_ros.ros.conversions.image import ENCODINGS
+from anyrecon_ros.ros.conversions.image import numpy_rgb8
 
 # Bytes a foreign publisher may leave in row padding; the readers must skip them.
 PADDING_BYTE = 0xAB
@@ -640,11 +645,13 @@ def test_empty_cloud_round_trip():
     assert xyz.shape == (0, 3) and rgb.shape == (0, 3) and extras == {}
 
 
-# --- agreement with the reference implementations, where installed ----------------------------
+# --- agreement with sensor_msgs_py, cv_bridge and tf_transformations ----------------------------
+# A ROS 2 distro provides them; `make` installs them from ../shared/ros2_python
+# (test/ros_packages.py: skipped only when that folder is absent).
 
 def test_layout_matches_sensor_msgs_py():
     """Produce the bytes sensor_msgs_py produces, and let it read ours."""
-    point_cloud2 = pytest.importorskip('sensor_msgs_py.point_cloud2')
+    point_cloud2 = ros_module('sensor_msgs_py.point_cloud2')
     xyz = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32)
     rgb = np.random.default_rng(2).integers(0, 256, (50, 3), dtype=np.uint8)
     intensity = np.linspace(0, 1, 50, dtype=np.float32)
@@ -663,17 +670,171 @@ def test_layout_matches_sensor_msgs_py():
     np.testing.assert_array_equal(read, xyz)
 
 
+def copied_cloud(msg):
+    """Return a copy of a cloud (sensor_msgs_py byte-swaps a big-endian cloud in place)."""
+    return PointCloud2(header=msg.header, height=msg.height, width=msg.width, fields=msg.fields,
+                       is_bigendian=msg.is_bigendian, point_step=msg.point_step,
+                       row_step=msg.row_step, is_dense=msg.is_dense, data=bytes(msg.data))
+
+
+@given(clouds(), st.booleans())
+def test_reads_clouds_as_sensor_msgs_py_does(cloud, big_endian):
+    """Read the points, colours and fields sensor_msgs_py reads from the same cloud."""
+    point_cloud2 = ros_module('sensor_msgs_py.point_cloud2')
+    xyz, rgb, extras = cloud
+    msg = points_to_cloud(xyz, rgb, extras)
+    if big_endian:  # the same cloud as a big-endian publisher sends it
+        msg.is_bigendian = True
+        msg.data = np.frombuffer(bytes(msg.data), '<f4').astype('>f4').tobytes()
+    for skip_nans in (False, True):
+        reference = point_cloud2.read_points(copied_cloud(msg), skip_nans=skip_nans)
+        read_xyz, read_rgb, read_extras = cloud_to_points(copied_cloud(msg), skip_nans)
+        expected_xyz = np.stack([reference[name] for name in 'xyz'], axis=-1)
+        np.testing.assert_array_equal(read_xyz, expected_xyz)
+        if rgb is not None:
+            bits = reference['rgb'].view(np.uint32)
+            np.testing.assert_array_equal(read_rgb, np.stack(
+                [(bits >> shift) & 0xFF for shift in (16, 8, 0)], axis=-1))
+        for name in extras:
+            np.testing.assert_array_equal(read_extras[name], reference[name])
+
+
+def test_reads_an_organised_cloud_as_sensor_msgs_py_does():
+    """Read an organised cloud row by row, as sensor_msgs_py does (no row padding)."""
+    point_cloud2 = ros_module('sensor_msgs_py.point_cloud2')
+    xyz = np.arange(36, dtype=np.float32).reshape(12, 3)
+    msg = points_to_cloud(xyz)
+    msg.height, msg.width, msg.row_step = 3, 4, 4 * msg.point_step
+    reference = point_cloud2.read_points_numpy(msg, field_names=['x', 'y', 'z'])
+    np.testing.assert_array_equal(cloud_to_points(msg)[0], reference)
+
+
+def bridge_encoding(bridge, encoding):
+    """Return the encoding to give cv_bridge's cv2_to_imgmsg for an image of ``encoding``.
+
+    cv_bridge checks an explicit encoding against a table built from cv2's
+    type constants, and looks the encoding up in its C++ extension. Where cv2
+    and the OpenCV the extension was built with differ in major version (the
+    venv's opencv-python 5 beside Debian's OpenCV 4.6: OpenCV 5 packs the
+    channel count 5 bits up, OpenCV 4 3 bits), multi-channel types disagree and
+    the check fails for reasons of its own; then the image goes as passthrough
+    (same bytes, cv_bridge's type name) and only the encoding name differs.
+    """
+    from cv_bridge import getCvType
+    dtype, channels = ENCODINGS[encoding]
+    return encoding if bridge.cvtype_to_name.get(getCvType(encoding)) == \
+        bridge.dtype_with_channels_to_cvtype2(dtype, channels) else 'passthrough'
+
+
+def image_pixels(encoding, height=5, width=7):
+    """Return a deterministic image of ``encoding``."""
+    dtype, _ = ENCODINGS[encoding]
+    pixels = (np.arange(np.prod(pixel_shape(encoding, height, width))) % 200).astype(dtype)
+    return pixels.reshape(pixel_shape(encoding, height, width))
+
+
 @pytest.mark.parametrize('encoding', sorted(ENCODINGS))
 def test_images_match_cv_bridge(encoding):
     """Produce the messages cv_bridge produces, and read padded ones as it does."""
-    cv_bridge = pytest.importorskip('cv_bridge')
-    bridge = cv_bridge.CvBridge()
-    dtype, _ = ENCODINGS[encoding]
-    pixels = (np.arange(np.prod(pixel_shape(encoding, 5, 7))) % 200).astype(dtype)
-    pixels = pixels.reshape(pixel_shape(encoding, 5, 7))
-    ours, reference = array_to_image(pixels, encoding), bridge.cv2_to_imgmsg(pixels, encoding)
+    bridge = ros_module('cv_bridge').CvBridge()
+    pixels = image_pixels(encoding)
+    as_encoding = bridge_encoding(bridge, encoding)
+    ours = array_to_image(pixels, encoding)
+    reference = bridge.cv2_to_imgmsg(pixels, as_encoding)
     assert (ours.height, ours.width, ours.step, ours.is_bigendian) == (
         reference.height, reference.width, reference.step, reference.is_bigendian)
     assert bytes(ours.data) == bytes(reference.data)
-    padded = foreign_image(pixels, encoding, padding=3)
+    if as_encoding == encoding:
+        assert reference.encoding == encoding
+    # Padding of whole pixels: cv_bridge reads rows of step / pixel size pixels.
+    padded = foreign_image(pixels, encoding, padding=3 * pixels.itemsize * pixels[0, 0].size)
     np.testing.assert_array_equal(image_to_array(padded), bridge.imgmsg_to_cv2(padded))
+
+
+@pytest.mark.parametrize('encoding', COLOUR_ENCODINGS + ('mono8',))
+def test_rgb8_matches_cv_bridge(encoding):
+    """Give the rgb8 pixels cv_bridge's colour conversion gives, for every colour encoding."""
+    bridge = ros_module('cv_bridge').CvBridge()
+    msg = foreign_image(image_pixels(encoding, 48, 64), encoding)
+    np.testing.assert_array_equal(image_to_rgb8(msg), bridge.imgmsg_to_cv2(msg, 'rgb8'))
+
+
+@pytest.mark.parametrize('encoding', COLOUR_ENCODINGS + ('mono8',))
+def test_rgb8_by_numpy_and_by_cv_bridge_agree(encoding, monkeypatch):
+    """Give the same pixels whichever converts; cv_bridge where it is the faster one."""
+    ros_module('cv_bridge')
+    pixels = image_pixels(encoding, 48, 64)
+    msg, padded = foreign_image(pixels, encoding), foreign_image(pixels, encoding, padding=5)
+    expected = numpy_rgb8(msg)
+    assert expected.flags.c_contiguous and expected.shape == (48, 64, 3)
+    np.testing.assert_array_equal(numpy_rgb8(padded), expected)
+    np.testing.assert_array_equal(cv_bridge_rgb8(msg), expected)
+    with pytest.raises(ConversionError, match='unpadded rows'):
+        cv_bridge_rgb8(padded)
+    # image_to_rgb8 takes cv_bridge for unpadded images of CV_BRIDGE_RGB8_ENCODINGS.
+    used = []
+    monkeypatch.setattr(image_module, 'cv_bridge_rgb8',
+                        lambda msg: used.append(msg) or cv_bridge_rgb8(msg))
+    for message in (msg, padded):
+        np.testing.assert_array_equal(image_to_rgb8(message), expected)
+    assert used == ([msg] if encoding in CV_BRIDGE_RGB8_ENCODINGS else [])
+    # Without cv_bridge, numpy converts everything.
+    used.clear()
+    monkeypatch.setattr(image_module, 'cv_bridge', lambda: None)
+    np.testing.assert_array_equal(image_to_rgb8(msg), expected)
+    assert not used
+
+
+def test_cv_bridge_rgb8_checks_the_message_first():
+    """Refuse what image_to_array refuses before cv_bridge sees it."""
+    ros_module('cv_bridge')
+    with pytest.raises(ConversionError, match='data has 17 bytes'):
+        cv_bridge_rgb8(Image(height=2, width=3, encoding='bgr8', step=9, data=bytes(17)))
+    with pytest.raises(ConversionError, match="'16UC1' image to rgb8"):
+        cv_bridge_rgb8(array_to_image(np.zeros((2, 2), np.uint16), '16UC1'))
+
+
+@pytest.mark.parametrize('encoding', ['16UC1', 'mono16', '32FC1'])
+def test_depth_matches_cv_bridge(encoding):
+    """Read the depth values cv_bridge reads, in metres, invalid ones NaN."""
+    bridge = ros_module('cv_bridge').CvBridge()
+    pixels = image_pixels(encoding, 48, 64)
+    pixels.reshape(-1)[:4] = [0, 0, 0, 0] if encoding != '32FC1' else [0, np.nan, np.inf, -1]
+    if encoding != '32FC1':
+        pixels.reshape(-1)[4] = 65535
+    msg = array_to_image(pixels, encoding)
+    reference = bridge.imgmsg_to_cv2(msg).astype(np.float32)
+    scale = np.float32(1000.0) if encoding != '32FC1' else np.float32(1.0)
+    invalid = (reference <= 0) | ~np.isfinite(reference) | (
+        (reference == 65535) if encoding != '32FC1' else False)
+    expected = np.where(invalid, np.nan, reference / scale)
+    np.testing.assert_array_equal(depth_to_metres(msg), expected)
+
+
+@given(rigid_transforms)
+def test_poses_match_tf_transformations(transform):
+    """Read and write poses as tf_transformations does (x, y, z, w quaternions)."""
+    tft = ros_module('tf_transformations')
+    pose = matrix_to_pose(transform)
+    q = [pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w]
+    reference = tft.concatenate_matrices(
+        tft.translation_matrix([pose.position.x, pose.position.y, pose.position.z]),
+        tft.quaternion_matrix(q))
+    np.testing.assert_allclose(pose_to_matrix(pose), reference, atol=1e-12)
+    np.testing.assert_allclose(transform_to_matrix(matrix_to_transform_stamped(
+        transform, 'world', 'camera')), reference, atol=1e-12)
+    # The quaternion tf_transformations finds in the matrix, up to sign.
+    expected = np.asarray(tft.quaternion_from_matrix(transform))
+    assert np.allclose(q, expected, atol=1e-9) or np.allclose(q, -expected, atol=1e-9)
+    np.testing.assert_allclose([pose.position.x, pose.position.y, pose.position.z],
+                               tft.translation_from_matrix(transform), atol=0)
+
+
+def test_quaternion_order_matches_tf_transformations():
+    """A quarter turn about z is (0, 0, sin 45, cos 45) in both."""
+    tft = ros_module('tf_transformations')
+    q = tft.quaternion_from_euler(0.0, 0.0, math.pi / 2)
+    np.testing.assert_allclose(q, [0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5)], atol=1e-12)
+    pose = Pose(orientation=Quaternion(x=q[0], y=q[1], z=q[2], w=q[3]))
+    np.testing.assert_allclose(pose_to_matrix(pose), tft.euler_matrix(0.0, 0.0, math.pi / 2),
+                               atol=1e-12)

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Launch files, configuration, RViz and node executables agree with each other.
 
-launch_ros is not installable here, so the launch files are read, not run:
-every executable they start exists, every file they name is installed,
-every argument is used, and ``anyrecon demo`` starts the nodes of
+The launch files are read here (test_ros2_launch.py runs them with ros2
+launch): every executable they start exists, every file they name is
+installed, every argument is used, and ``anyrecon demo`` starts the nodes of
 ``demo.launch.py`` with the same parameter files and remappings. The node
 list is ``anyrecon_ros/ros/nodes.py`` everywhere, and config/anyrecon.yaml is
 exactly what the nodes declare (shared parameters once, under ``/**``).

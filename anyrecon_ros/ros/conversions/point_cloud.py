@@ -50,7 +50,7 @@ def points_to_cloud(xyz, rgb=None, extra_fields=None, header: Header | None = No
                            datatype=PointField.FLOAT32, count=1)
                 for index, name in enumerate(names)],
         is_bigendian=False, point_step=point_step, row_step=point_step * len(xyz),
-        is_dense=bool(np.isfinite(points[:, :3]).all()))
+        is_dense=_all_finite(xyz if xyz.dtype == points.dtype else points[:, :3]))
     msg.data = to_message_bytes(points)
     return msg
 
@@ -65,18 +65,31 @@ def cloud_to_points(msg: PointCloud2, skip_nans: bool = True):
     dropped from all three.
     """
     points = _structured_points(msg).reshape(-1)
-    xyz = np.stack([points[name].astype(np.float32) for name in XYZ], axis=-1)
+    xyz = _xyz(points)
+    if skip_nans:
+        finite = np.isfinite(xyz[:, 0]) & np.isfinite(xyz[:, 1]) & np.isfinite(xyz[:, 2])
+        if not finite.all():
+            # Whole points first, in one copy, then the fields of those left.
+            points = points[finite]
+            xyz = _xyz(points)
     colour_field = next((name for name in COLOUR_FIELDS if name in points.dtype.names), None)
     rgb = _unpacked_rgb(colour_field, points[colour_field]) if colour_field else None
     extras = {name: points[name].astype(points.dtype[name].base.newbyteorder('='))
               for name in points.dtype.names if name not in (*XYZ, colour_field)}
-    if skip_nans:
-        finite = np.isfinite(xyz).all(axis=1)
-        if not finite.all():
-            xyz = xyz[finite]
-            rgb = None if rgb is None else rgb[finite]
-            extras = {name: values[finite] for name, values in extras.items()}
     return xyz, rgb, extras
+
+
+def _xyz(points) -> np.ndarray:
+    """Return the (N, 3) float32 coordinates of structured points."""
+    xyz = np.empty((len(points), 3), np.float32)
+    for column, name in enumerate(XYZ):
+        xyz[:, column] = points[name]
+    return xyz
+
+
+def _all_finite(values) -> bool:
+    # Whole contiguous arrays check fastest; float32 xyz is what the cloud stores.
+    return bool(np.isfinite(values).all())
 
 
 def _real_array(name, values) -> np.ndarray:
