@@ -43,6 +43,10 @@ def test_the_bounded_bank_keeps_to_its_budget_and_reads_back(figures):
     assert bounded['budget_mib'] == BUDGET_MIB and unbounded['budget_mib'] == 0.0
 
 
+def test_the_figures_go_into_bench_json(figures):
+    assert json.loads(json.dumps(figures)) == figures
+
+
 def test_the_table_has_both_runs(figures):
     lines = long_table(figures)
     assert any('slope after warm-up' in line for line in lines)
@@ -61,8 +65,10 @@ def test_the_slope_is_taken_after_warm_up_and_extrapolated_to_an_hour():
               'samples': samples}
     figures = summarise(report, 250.0)
     assert figures['bank_first_evicted_minute'] == 7.0 and figures['memory_capped_minute'] == 5.0
-    assert figures['warm_up_minutes'] == 7.0 and figures['warmed_up']
+    assert figures['bounds_minute'] == 7.0 and figures['warmed_up']
+    assert figures['warm_up_minutes'] == 15.0   # the last half
     assert figures['slope_mib_per_min'] == pytest.approx(0.0, abs=1e-9)
+    assert figures['slope_after_bounds_mib_per_min'] == pytest.approx(0.0, abs=1e-9)
     assert figures['rss_hour_mib'] == pytest.approx(170.0)
     assert figures['extrapolated_minutes'] == 30.0
     # The same window for another run: from minute 3 on, this one grows.
