@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from tiny_official import inputs
 from tiny_official import LORA_MODULES
 from tiny_official import lora_state
+from tiny_official import prepare_official
 from tiny_official import tiny_text_encoder
 from tiny_official import tiny_transformer
 from tiny_official import write_base
@@ -335,15 +336,7 @@ def test_both_layouts_load_the_same_transformer(tmp_path, layout):
 @pytest.fixture(scope='module')
 def prepared(tmp_path_factory):
     """Return a folder with a tiny original-layout base, a converted LoRA, a checkpoint."""
-    root = tmp_path_factory.mktemp('official')
-    base = write_base(root / 'Wan2.1-I2V-14B-720P', 'original')
-    torch.save(lora_state(tiny_transformer(), 'peft'), root / 'AnyRecon_full_attention.ckpt')
-    assert main(['convert-lora', str(root / 'AnyRecon_full_attention.ckpt'),
-                 str(root / 'anyrecon_lora.safetensors')]) == 0
-    assert main(['prepare-official', str(base), str(root / 'anyrecon_lora.safetensors'),
-                 str(root / 'checkpoint'), '--working-width', '32',
-                 '--text-encoder-dtype', 'float32']) == 0
-    return root
+    return prepare_official(tmp_path_factory.mktemp('official'))
 
 
 def test_prepared_checkpoint_records_the_official_settings(prepared):

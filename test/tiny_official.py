@@ -4,7 +4,10 @@
 
 An I2V transformer with ``image_dim``, a CLIP vision model and processor, a
 UMT5 encoder and tokenizer, a Wan VAE, and AnyRecon-style LoRAs, each a few
-thousand weights, written as the Wan2.1-I2V-14B-720P folders are laid out.
+thousand weights, written as the Wan2.1-I2V-14B-720P folders are laid out; and
+``prepare_official``: such a base, the LoRA as published and converted, and
+the checkpoint ``anyrecon prepare-official`` makes of them (shared by the
+model, offline and generator-node tests).
 """
 
 import json
@@ -231,3 +234,22 @@ def inputs(captures: int = 2, targets: int = 5, seed: int = 0):
     renders = rng.integers(0, 256, (targets, SIZE, SIZE, 3), dtype=np.uint8)
     masks = rng.random((targets, SIZE, SIZE)) > 0.3
     return capture, renders, masks
+
+
+def prepare_official(root: Path) -> Path:
+    """Write a tiny official-layout folder under ``root`` as a GPU user would have it; return root.
+
+    ``Wan2.1-I2V-14B-720P/`` (the original layout), ``AnyRecon_full_attention.ckpt``
+    (a tensors-only pickle, peft key names), ``anyrecon_lora.safetensors`` (its
+    ``anyrecon convert-lora``) and ``checkpoint/`` (``anyrecon prepare-official``
+    at working width 32): the folder a node's ``checkpoint`` parameter names.
+    """
+    from anyrecon_ros.cli.main import main
+    base = write_base(root / 'Wan2.1-I2V-14B-720P', 'original')
+    torch.save(lora_state(tiny_transformer(), 'peft'), root / 'AnyRecon_full_attention.ckpt')
+    assert main(['convert-lora', str(root / 'AnyRecon_full_attention.ckpt'),
+                 str(root / 'anyrecon_lora.safetensors')]) == 0
+    assert main(['prepare-official', str(base), str(root / 'anyrecon_lora.safetensors'),
+                 str(root / 'checkpoint'), '--working-width', '32',
+                 '--text-encoder-dtype', 'float32']) == 0
+    return root
