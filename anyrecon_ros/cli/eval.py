@@ -9,9 +9,8 @@ module prints its progress on stderr and its report on stdout.
 import sys
 
 from anyrecon_ros.cli.options import add_generator_arguments
+from anyrecon_ros.cli.options import add_mapping_arguments
 from anyrecon_ros.cli.options import generator_settings
-from anyrecon_ros.cli.options import MAPPING_WIDTH
-from anyrecon_ros.cli.options import STEREO_WIDTH
 
 
 def add_parser(commands) -> None:
@@ -31,12 +30,7 @@ def add_parser(commands) -> None:
     evaluation.add_argument('--width', type=int, default=0,
                             help='working resolution: larger images are resized to this width '
                                  "(default: the generator's working width)")
-    evaluation.add_argument('--mapping-width', type=int, default=MAPPING_WIDTH,
-                            help='input views are mapped (stereo, memory) at their own '
-                                 f'resolution up to this width (default {MAPPING_WIDTH})')
-    evaluation.add_argument('--stereo-width', type=int, default=STEREO_WIDTH,
-                            help='multi-view stereo matches RGB-only inputs at most this wide '
-                                 f'(default {STEREO_WIDTH}, as the memory node)')
+    add_mapping_arguments(evaluation, 'input views')
     evaluation.add_argument('--frames', type=int, default=100,
                             help='frames of a synthetic:SEED scene (default 100)')
     add_generator_arguments(evaluation)

@@ -12,9 +12,8 @@ import math
 import sys
 
 from anyrecon_ros.cli.options import add_generator_arguments
+from anyrecon_ros.cli.options import add_mapping_arguments
 from anyrecon_ros.cli.options import generator_settings
-from anyrecon_ros.cli.options import MAPPING_WIDTH
-from anyrecon_ros.cli.options import STEREO_WIDTH
 from anyrecon_ros.core.stamp_pairing import PairingConfig
 
 
@@ -39,12 +38,7 @@ def add_parser(commands) -> None:
                          help=f'bag: seconds between an image and its pose (default {slop})')
     offline.add_argument('--max-frames', type=int, default=0,
                          help='read at most this many frames (default: all)')
-    offline.add_argument('--mapping-width', type=int, default=MAPPING_WIDTH,
-                         help='scene frames are mapped at their own resolution up to this '
-                              f'width (default {MAPPING_WIDTH})')
-    offline.add_argument('--stereo-width', type=int, default=STEREO_WIDTH,
-                         help='multi-view stereo matches frames without depth at most this '
-                              f'wide (default {STEREO_WIDTH}, as the memory node)')
+    add_mapping_arguments(offline, 'scene frames')
     offline.add_argument('--views', type=int, default=3,
                          help='coverage viewpoints to plan (default 3)')
     offline.add_argument('--generation-width', type=int, default=0,

@@ -9,6 +9,16 @@ MAPPING_WIDTH = 640
 STEREO_WIDTH = 160
 
 
+def add_mapping_arguments(parser, inputs: str) -> None:
+    """Add --mapping-width and --stereo-width; ``inputs`` names what is mapped, in the help."""
+    parser.add_argument('--mapping-width', type=int, default=MAPPING_WIDTH,
+                        help=f'{inputs} are mapped (stereo, memory) at their own resolution '
+                             f'up to this width (default {MAPPING_WIDTH})')
+    parser.add_argument('--stereo-width', type=int, default=STEREO_WIDTH,
+                        help=f'multi-view stereo matches {inputs} without depth at most this '
+                             f'wide (default {STEREO_WIDTH}, as the memory node)')
+
+
 def add_generator_arguments(parser) -> None:
     """Add the options that choose and run the generator (see ``generator_settings``)."""
     parser.add_argument('--checkpoint', default='',
