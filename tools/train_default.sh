@@ -54,4 +54,15 @@ fi
 rm -rf anyrecon_ros/checkpoints/default
 mkdir -p anyrecon_ros/checkpoints
 cp -r "$DISTILL/checkpoint" anyrecon_ros/checkpoints/default
+# How the default samples (docs/training.md, "Sampling the default"): from step
+# START_STEP of the schedule on the noised Telea-filled render, the output
+# blended BLEND with it.
+.venv/bin/python - "${START_STEP:-3}" "${BLEND:-0.7}" <<'PY'
+import json, sys
+path = 'anyrecon_ros/checkpoints/default/model_index.json'
+index = json.load(open(path))
+index.update(start_step=int(sys.argv[1]), condition_blend=float(sys.argv[2]))
+json.dump(index, open(path, 'w'), indent=2, sort_keys=True)
+open(path, 'a').write('\n')
+PY
 echo "default checkpoint: $bytes bytes (limit $MAX_BYTES)"
