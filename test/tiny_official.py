@@ -210,21 +210,34 @@ LORA_MODULES = {'self_attn.q': 'attn1.to_q', 'self_attn.v': 'attn1.to_v',
                 'cross_attn.k_img': 'attn2.add_k_proj', 'ffn.2': 'ffn.net.2'}
 
 
-def lora_state(transformer, style: str = 'original', seed: int = 1) -> dict:
-    """Return a LoRA for LORA_MODULES of both blocks, with original or peft key names."""
+def random_lora(transformer, modules: dict, down: str = 'lora_A', up: str = 'lora_B',
+                prefix: str = '', alpha=None, scale: float = 1.0, seed: int = 1) -> dict:
+    """Return a rank-RANK LoRA of random factors for ``modules`` of both blocks.
+
+    ``modules`` maps original Wan names to diffusers names; keys are
+    ``{prefix}blocks.{i}.{wan}.{down|up}.weight`` (plus ``.alpha`` if given).
+    """
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for block in range(2):
-        for wan, diffusers_name in LORA_MODULES.items():
+        for wan, diffusers_name in modules.items():
             out_dim, in_dim = transformer.get_submodule(
                 f'blocks.{block}.{diffusers_name}').weight.shape
-            middle = '.default' if style == 'peft' else ''
-            base = f'blocks.{block}.{wan}'
-            state[f'{base}.lora_A{middle}.weight'] = 0.1 * torch.randn(RANK, in_dim,
-                                                                       generator=generator)
-            state[f'{base}.lora_B{middle}.weight'] = 0.1 * torch.randn(out_dim, RANK,
-                                                                       generator=generator)
+            base = f'{prefix}blocks.{block}.{wan}'
+            state[f'{base}.{down}.weight'] = scale * torch.randn(RANK, in_dim,
+                                                                 generator=generator)
+            state[f'{base}.{up}.weight'] = scale * torch.randn(out_dim, RANK,
+                                                               generator=generator)
+            if alpha is not None:
+                state[f'{base}.alpha'] = torch.tensor(float(alpha))
     return state
+
+
+def lora_state(transformer, style: str = 'original', seed: int = 1) -> dict:
+    """Return a LoRA for LORA_MODULES of both blocks, with original or peft key names."""
+    middle = '.default' if style == 'peft' else ''
+    return random_lora(transformer, LORA_MODULES, f'lora_A{middle}', f'lora_B{middle}',
+                       scale=0.1, seed=seed)
 
 
 def inputs(captures: int = 2, targets: int = 5, seed: int = 0):

@@ -16,6 +16,8 @@ from tiny_official import inputs
 from tiny_official import LORA_MODULES
 from tiny_official import lora_state
 from tiny_official import prepare_official
+from tiny_official import random_lora
+from tiny_official import RANK
 from tiny_official import tiny_text_encoder
 from tiny_official import tiny_transformer
 from tiny_official import write_base
@@ -41,7 +43,6 @@ from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
 from anyrecon_ros.model.pipelines.pipeline import OFFICIAL_SAMPLING
 
-RANK = 4
 # Original Wan module -> diffusers module inside blocks.{i}.
 MODULES = {
     'self_attn.q': 'attn1.to_q',
@@ -65,18 +66,7 @@ def _tiny_transformer() -> WanTransformer3DModel:
 
 def _lora(transformer, down='lora_A', up='lora_B', prefix='', alpha=None, seed=1) -> dict:
     """Return an original-layout LoRA for every module in MODULES of both blocks."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for block in range(2):
-        for wan, diffusers_name in MODULES.items():
-            out_dim, in_dim = transformer.get_submodule(
-                f'blocks.{block}.{diffusers_name}').weight.shape
-            base = f'{prefix}blocks.{block}.{wan}'
-            state[f'{base}.{down}.weight'] = torch.randn(RANK, in_dim, generator=generator)
-            state[f'{base}.{up}.weight'] = torch.randn(out_dim, RANK, generator=generator)
-            if alpha is not None:
-                state[f'{base}.alpha'] = torch.tensor(float(alpha))
-    return state
+    return random_lora(transformer, MODULES, down, up, prefix, alpha, seed=seed)
 
 
 def _check_merged(before, after, state, down, up, prefix, scale, alpha):
