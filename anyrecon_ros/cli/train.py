@@ -22,9 +22,19 @@ def add_parser(commands) -> None:
                             'medium 4 M (the TAEF2 default), tiny for smoke runs')
     train.add_argument('--learning-rate', type=float, default=3e-4)
     train.add_argument('--batch-size', type=int, default=1, help='samples per step')
-    train.add_argument('--fill-condition', action='store_true',
-                       help="condition on the Telea-filled render (the checkpoint's pipeline "
-                            "then samples with condition_fill 'telea')")
+    train.add_argument('--fill-condition', nargs='?', const='telea', default='none',
+                       choices=('none', 'telea', 'background'), metavar='FILL',
+                       help='condition on the render with its holes filled: telea (the '
+                            'default when given alone) or background (from the surface '
+                            "behind each hole, by the render's depth); the checkpoint's "
+                            'pipeline then samples with that condition_fill')
+    train.add_argument('--start-step', type=int, default=0, metavar='K',
+                       help='train the step a pipeline with start_step K samples: the '
+                            "condition noised to the 4-step schedule's level K (0: all levels "
+                            'from noise, plain flow matching)')
+    train.add_argument('--init', metavar='CHECKPOINT',
+                       help='start the transformer and VAE from this checkpoint folder (e.g. '
+                            'a teacher refined with --start-step)')
     train.add_argument('--unseen-weight', type=float, default=1.0, metavar='W',
                        help='weight of the loss on latent pixels the render did not cover '
                             '(1: plain mean squared error)')
@@ -83,12 +93,13 @@ def train_config(args):
     height = round(args.width * 3 / 4 / 16) * 16
     data = DataConfig(width=args.width, height=height, clip_frames=args.clip_frames,
                       scene_folders=folders, procedural_share=share, walk_folders=walks,
-                      condition_fill='telea' if args.fill_condition else 'none')
+                      condition_fill=args.fill_condition)
     return TrainConfig(out=args.out, steps=args.steps, vae_steps=args.vae_steps, vae=vae,
                        learning_rate=args.learning_rate, seed=args.seed,
                        log_every=args.log_every, validate_every=args.validate_every,
                        checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
                        unseen_weight=args.unseen_weight, ema=args.ema,
+                       start_step=args.start_step, init=args.init or '',
                        batch_size=args.batch_size, device=args.device, workers=args.workers,
                        max_minutes=args.max_minutes, model=MODEL_PRESETS[args.model](),
                        data=data)

@@ -8,7 +8,10 @@ draws noise (or a good one that fails on one view) never damages the map:
 1. **The view reproduces its render.** Where the memory render covered the
    view, the generator was given those pixels; a view whose PSNR against
    the render there is below ``min_render_psnr`` is rejected whole
-   (``render_mismatch``). Both are low-passed first (a 1.5-pixel Gaussian,
+   (``render_mismatch``). For a generator that blends its output with the
+   render (the shipped default's ``condition_blend``), the model's own
+   output before the blend is what is checked: the blend would pass a model
+   that draws a colour cast or invented texture. Both are low-passed first (a 1.5-pixel Gaussian,
    inside the covered area): the render's own splat aliasing costs even the
    ground truth 22-26 dB unblurred, 30-36 dB blurred, while invented texture
    and colour casts stay (the first CPU default: 21-26 dB blurred). A view
@@ -104,16 +107,19 @@ def render_psnr(image, render) -> float:
 
 
 def gate_segment(camera: PinholeCamera, poses, images, depths, renders,
-                 config: GateConfig = GateConfig()) -> list:
+                 config: GateConfig = GateConfig(), model_images=None) -> list:
     """Return a GateVerdict for each generated view of one segment.
 
     ``poses`` (N, 4, 4) camera-to-world, ``images`` (N, H, W, 3) uint8,
     ``depths`` (N, H, W) completed depth (NaN unknown), ``renders`` the
     memory renders the views were conditioned on (``rgb``, ``mask``).
+    ``model_images``: the generator's output before it was blended with the
+    render, checked against the render instead of ``images`` (None: no blend).
     """
     verdicts = []
+    checked = images if model_images is None else model_images
     for index, (image, depth, render) in enumerate(zip(images, depths, renders)):
-        psnr = render_psnr(image, render)
+        psnr = render_psnr(checked[index], render)
         has_depth = np.isfinite(depth)
         if render.mask.mean() < config.min_covered_share:
             verdict = UNVERIFIABLE

@@ -4,9 +4,12 @@
 
 Input views of a scene build the memory (their depth where the scene has it,
 multi-view stereo where it does not). Each held-out target view is then
-produced four ways: ``render`` (the memory rendered into it), ``inpaint``
+produced five ways: ``render`` (the memory rendered into it), ``inpaint``
 (that render with its holes filled by OpenCV's Telea inpainting),
-``anyrecon`` (the closed loop along the targets, with the configured
+``background_fill`` (its holes filled from the surface behind them, the
+depth-aware classical fill the default generator is conditioned on and
+blended with: what the model adds over it is the difference to
+``anyrecon``), ``anyrecon`` (the closed loop along the targets, with the configured
 generator) and ``inpaint_loop`` (the same loop, from the same starting
 memory, with Telea inpainting as its generator: the classical baseline of the
 whole system). Images are compared at the generator's working resolution
@@ -39,6 +42,7 @@ from anyrecon_ros.core.image_grid import image_row
 from anyrecon_ros.core.image_grid import stack_rows
 from anyrecon_ros.core.image_grid import tint_holes
 from anyrecon_ros.core.image_grid import write_rgb
+from anyrecon_ros.core.inpainting import background_fill
 from anyrecon_ros.core.inpainting import INPAINT_RADIUS
 from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.core.inpainting import TeleaGenerator
@@ -54,7 +58,7 @@ from anyrecon_ros.loop.reconstruction import ReconstructionLoop
 from anyrecon_ros.model.pipelines.generator import GeneratorSettings
 from anyrecon_ros.model.pipelines.generator import ViewGenerator
 
-METHODS = ('render', 'inpaint', 'anyrecon', 'inpaint_loop')
+METHODS = ('render', 'inpaint', 'background_fill', 'anyrecon', 'inpaint_loop')
 # The methods that ran the loop, each on its own copy of the starting memory.
 LOOP_METHODS = ('anyrecon', 'inpaint_loop')
 # Chamfer distance: points sampled on the ground-truth mesh.
@@ -394,7 +398,9 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     generators = {'anyrecon': generator,
                   'inpaint_loop': TeleaGenerator(generator.working_width,
                                                  generator.size_multiple)}
-    predictions = {'render': [(r.rgb, r.depth) for r in renders], 'inpaint': inpainted}
+    predictions = {'render': [(r.rgb, r.depth) for r in renders], 'inpaint': inpainted,
+                   'background_fill': [(background_fill(r.rgb, r.mask, r.depth), depth)
+                                       for r, (_, depth) in zip(renders, inpainted)]}
     gate = {}
     for name in LOOP_METHODS:
         progress(f'anyrecon eval: the {name} loop')
@@ -417,9 +423,9 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                'per_view': per_view, 'fusion_gate': gate}
     if scene.procedural is not None:
         mesh = scene.procedural.mesh()
-        # render and inpaint add nothing to the starting memory.
+        # render and the fills add nothing to the starting memory.
         initial = chamfer_distance(before.positions, mesh)
-        metrics['chamfer'] = {'render': initial, 'inpaint': initial}
+        metrics['chamfer'] = {'render': initial, 'inpaint': initial, 'background_fill': initial}
         metrics['chamfer'].update({name: chamfer_distance(memories[name].positions, mesh)
                                    for name in LOOP_METHODS})
         metrics['map'] = {'tolerance_m': MAP_TOLERANCE, 'mesh_samples': COMPLETENESS_SAMPLES,
@@ -501,7 +507,9 @@ def _write(out, metrics, truths, renders, predictions):
     rows = []
     for i, (truth, render) in enumerate(zip(truths, renders)):
         rows.append(image_row([truth.rgb, tint_holes(render.rgb, render.mask),
-                               predictions['inpaint'][i][0], predictions['anyrecon'][i][0],
+                               predictions['inpaint'][i][0],
+                               predictions['background_fill'][i][0],
+                               predictions['anyrecon'][i][0],
                                predictions['inpaint_loop'][i][0]]))
     write_rgb(out / 'compare.png', stack_rows(rows))
     (out / 'report.md').write_text(report_markdown(metrics))
@@ -530,7 +538,7 @@ def report_markdown(metrics: dict) -> str:
               'generator.' + _gate_sentence(metrics), ''] + _unseen_lines(metrics)
     lines += _map_lines(metrics)
     lines += ['Each row of `compare.png` is one target: ground truth, render (holes tinted), '
-              'inpaint, anyrecon, inpaint_loop.',
+              'inpaint, background_fill, anyrecon, inpaint_loop.',
               '', '![compare](compare.png)', '']
     return '\n'.join(lines)
 

@@ -157,16 +157,14 @@ class ReconstructionLoop:
         report('generate')
         capture = np.stack([_resized(self.bank[view_id].rgb, camera)
                             for view_id in reference_ids])
-        images = self.generator.generate(
-            capture, np.stack([render.rgb for render in renders]),
-            np.stack([render.mask for render in renders]),
-            lambda chunk, chunks, step, steps: report('generate', step=step, steps=steps))
+        images, model_images = self._generate(capture, renders, report)
         completions = [complete_depth(image, render.depth, render.mask)
                        for image, render in zip(images, renders)]
         depths = [np.where(completed.confidence >= self.config.min_depth_confidence,
                            completed.depth, np.nan).astype(np.float32)
                   for completed in completions]
-        verdicts = gate_segment(camera, segment_poses, images, depths, renders, self.gate)
+        verdicts = gate_segment(camera, segment_poses, images, depths, renders, self.gate,
+                                model_images)
         for offset in range(first_new - start, end - start):
             report('fuse')
             verdict = verdicts[offset]
@@ -186,6 +184,22 @@ class ReconstructionLoop:
             # scaled by how sure the completion is (1 where the memory was seen).
             self.memory.insert_view(frame, confidence=completions[offset].confidence)
             yield frame
+
+    def _generate(self, capture, renders, report):
+        """Return the segment's views and the model's own output before any blend (or None).
+
+        A generator that blends its output with the render (``generate_views``)
+        is gated on what the model drew, not on the blend.
+        """
+        arguments = (capture, np.stack([render.rgb for render in renders]),
+                     np.stack([render.mask for render in renders]),
+                     lambda chunk, chunks, step, steps: report('generate', step=step,
+                                                               steps=steps))
+        depths = np.stack([render.depth for render in renders])
+        if hasattr(self.generator, 'generate_views'):
+            output = self.generator.generate_views(*arguments, render_depths=depths)
+            return output.images, output.model_images
+        return self.generator.generate(*arguments, render_depths=depths), None
 
     def references(self, camera: PinholeCamera, segment_poses) -> list:
         """Return the capture view ids for a segment: retrieved, else the nearest views.

@@ -143,9 +143,9 @@ class RecordingTelea(TeleaGenerator):
         super().__init__()
         self.captures = []
 
-    def generate(self, capture_images, renders, masks, progress=None):
+    def generate(self, capture_images, renders, masks, progress=None, render_depths=None):
         self.captures.append(capture_images.copy())
-        return super().generate(capture_images, renders, masks, progress)
+        return super().generate(capture_images, renders, masks, progress, render_depths)
 
 
 def test_retrieval_and_generation_read_evicted_keyframes_back(views):

@@ -75,6 +75,25 @@ def test_texture_invented_where_the_memory_saw_nothing_is_not_fused(segment):
         assert verdict.fused[~render.mask].mean() < 0.1
 
 
+def test_a_blend_does_not_hide_a_colour_cast_of_the_model(segment):
+    """Blended 0.3 / 0.7 with the truth, a model's colour cast passes; its own output does not."""
+    poses, truths, renders = segment
+    cast = [np.clip(view.rgb.astype(int) + (15, -10, 12), 0, 255).astype(np.uint8)
+            for view in truths]
+    blended = [np.round(0.3 * model + 0.7 * view.rgb).astype(np.uint8)
+               for model, view in zip(cast, truths)]
+    depths = [view.depth for view in truths]
+    assert all(verdict.accepted for verdict in gate_segment(CAMERA, poses, blended, depths,
+                                                            renders))
+    verdicts = gate_segment(CAMERA, poses, blended, depths, renders, model_images=cast)
+    assert [verdict.verdict for verdict in verdicts] == [RENDER_MISMATCH] * len(truths)
+    assert not any(verdict.fused.any() for verdict in verdicts)
+    # A faithful model blended the same way is still accepted.
+    faithful = gate_segment(CAMERA, poses, blended, depths, renders,
+                            model_images=[view.rgb for view in truths])
+    assert all(verdict.accepted for verdict in faithful)
+
+
 def test_a_view_the_memory_barely_covers_cannot_be_checked(segment):
     poses, truths, renders = segment
     config = GateConfig(min_covered_share=0.99)

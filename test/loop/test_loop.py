@@ -4,6 +4,7 @@
 
 import json
 import pathlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -41,9 +42,10 @@ class RecordingGenerator:
         self.working_width = self.inner.working_width
         self.calls = []
 
-    def generate(self, capture_images, renders, masks, progress=None):
-        self.calls.append({'captures': len(capture_images), 'masks': masks.copy()})
-        return self.inner.generate(capture_images, renders, masks, progress)
+    def generate(self, capture_images, renders, masks, progress=None, render_depths=None):
+        self.calls.append({'captures': len(capture_images), 'masks': masks.copy(),
+                           'depths': render_depths})
+        return self.inner.generate(capture_images, renders, masks, progress, render_depths)
 
 
 @pytest.fixture(scope='module')
@@ -92,6 +94,11 @@ def test_loop_fills_the_memory_segment_by_segment(scene):
     assert all(set(frame.reference_ids) <= set(range(4)) and frame.reference_ids
                for frame in frames)
     assert all(call['captures'] <= 2 for call in generator.calls)
+    # Each render's depth goes with it (the 'background' condition fill reads
+    # it): finite exactly where the memory saw the pixel.
+    for call in generator.calls:
+        assert call['depths'].shape == call['masks'].shape
+        assert np.array_equal(np.isfinite(call['depths']), call['masks'])
     # Generated geometry is fused as such, captured geometry stays.
     assert memory.count(GENERATED) > 0 and memory.count(CAPTURED) >= captured_before
     assert trajectory_coverage(memory, CAMERA, poses) > coverage_before
@@ -123,6 +130,35 @@ def test_noise_is_generated_and_reported_but_never_fused(scene):
     # The untrained model still runs the 4-step schedule per segment.
     steps = [update.step for update in updates if update.stage == 'generate' and update.steps]
     assert steps == [1, 2, 3, 4] * 2
+
+
+class BlendingGenerator(RecordingGenerator):
+    """Telea's views as the blended output, over a model's own output of ``model``."""
+
+    def __init__(self, model):
+        super().__init__('inpaint')
+        self.model = model
+
+    def generate_views(self, capture_images, renders, masks, progress=None,
+                       render_depths=None):
+        images = self.generate(capture_images, renders, masks, progress, render_depths)
+        model = (images if self.model == 'faithful' else
+                 np.random.default_rng(0).integers(0, 256, images.shape, np.uint8))
+        return SimpleNamespace(images=images, model_images=model)
+
+
+@pytest.mark.parametrize('model', ['faithful', 'noise'])
+def test_the_gate_checks_the_models_own_output_not_its_blend(scene, model):
+    memory, bank = _memory_and_bank(scene)
+    poses = _turn_in_place(bank[3].camera_to_world, 5, degrees=40.0)
+    loop = ReconstructionLoop(memory, bank, BlendingGenerator(model),
+                              LoopConfig(segment_length=5, capture_views=2,
+                                         generation_width=64))
+    frames = loop.run(CAMERA, poses)
+    # The same blended views either way: only the model under them differs.
+    rejected = [frame.depth is None for frame in frames]
+    assert rejected == [model == 'noise'] * 5
+    assert loop.gate_counts['views_render_mismatch'] == (5 if model == 'noise' else 0)
 
 
 def test_segments_without_memory_in_view_use_the_nearest_captures(scene):

@@ -79,5 +79,6 @@ def test_the_shipped_default_is_a_pipeline_folder():
     assert type(pipeline.transformer).__name__ == 'AnyReconTransformer'
     assert checkpoint_settings(DEFAULT_CHECKPOINT)['working_width'] >= 16
     # The sampling the default's measurements chose (docs/training.md) is recorded with it.
-    assert pipeline.config.condition_fill == 'telea'
+    assert pipeline.config.condition_fill == 'background'
     assert (pipeline.config.start_step, pipeline.config.condition_blend) == (3, 0.7)
+    assert pipeline.config.hole_blend == [1.0, 0.7, 0.0625]

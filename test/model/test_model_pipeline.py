@@ -10,6 +10,9 @@ import torch
 from anyrecon_ros.model.models.transformer import AnyReconTransformer
 from anyrecon_ros.model.models.vae import FrameVAE
 from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
+from anyrecon_ros.model.pipelines.pipeline import blend_weights
+from anyrecon_ros.model.pipelines.pipeline import check_hole_blend
+from anyrecon_ros.model.pipelines.pipeline import fill_condition_renders
 from anyrecon_ros.model.pipelines.scheduling import make_scheduler
 
 SIZE = 32
@@ -109,6 +112,11 @@ def test_condition_blend_mixes_the_output_with_the_condition(pipeline):
     # uint8 rounding of both outputs: at most about one level apart.
     assert np.abs(blended - expected).max() <= 1.0
     assert np.abs(blended - plain).mean() > 5
+    # The model's own output, before the blend, comes with it (the fusion gate checks it).
+    output = variant(pipeline, start_step=2, condition_blend=0.7)(
+        capture, renders, masks, generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(output.model_images, plain.astype(np.uint8))
+    assert np.array_equal(output.images, blended.astype(np.uint8))
 
 
 def test_bad_sampling_settings_are_refused(pipeline):
@@ -116,3 +124,40 @@ def test_bad_sampling_settings_are_refused(pipeline):
         variant(pipeline, start_step=-1)
     with pytest.raises(ValueError, match='condition_blend'):
         variant(pipeline, condition_blend=1.0)
+
+
+def test_hole_blend_weighs_the_fill_by_the_distance_into_the_hole():
+    masks = np.ones((1, 16, 64), bool)
+    masks[0, :, 32:] = False   # columns 32-63: a hole, 1 to 32 pixels from the render
+    weights = blend_weights(masks, 0.7, [1.0, 0.5, 0.0625])   # decay length 4 px
+    row = weights[0, 8]
+    assert np.allclose(row[:32], 0.7)              # covered: condition_blend
+    # edge -> deep: 0.5 + 0.5 exp(-d / 4) at d = 1 ... 32 pixels into the hole.
+    distance = np.arange(1, 33)
+    assert np.allclose(row[32:], 0.5 + 0.5 * np.exp(-distance / 4), atol=1e-3)
+    # None: condition_blend everywhere (the checkpoints before the setting).
+    assert np.allclose(blend_weights(masks, 0.7, None), 0.7)
+    # An image with no covered pixel is deep everywhere.
+    assert np.allclose(blend_weights(~np.ones_like(masks), 0.7, [1.0, 0.5, 0.1]), 0.5)
+    for bad in ([1.0, 0.5], [1.2, 0.5, 0.1], [1.0, 0.5, 0.0]):
+        with pytest.raises(ValueError, match='hole_blend'):
+            check_hole_blend(bad)
+
+
+def test_background_fill_reads_the_render_depths(pipeline):
+    """With the fill's whole weight in the holes, they are exactly the background fill."""
+    capture, renders, masks = inputs(targets=2)
+    rng = np.random.default_rng(1)
+    depths = np.where(masks, rng.uniform(0.5, 4.0, masks.shape), np.nan).astype(np.float32)
+    filling = variant(pipeline, condition_fill='background', start_step=3,
+                      hole_blend=[1.0, 1.0, 0.1])
+    images = run(filling, capture, renders, masks, render_depths=depths)
+    expected = fill_condition_renders(renders, masks, 'background', depths)
+    assert np.array_equal(images[~masks], expected[~masks])
+    # Background and Telea fills differ on these renders, and without
+    # depths the pipeline falls back to Telea's.
+    telea = fill_condition_renders(renders, masks, 'telea')
+    assert not np.array_equal(expected[~masks], telea[~masks])
+    assert np.array_equal(run(filling, capture, renders, masks)[~masks], telea[~masks])
+    with pytest.raises(ValueError, match='render depths'):
+        run(filling, capture, renders, masks, render_depths=depths[:1])

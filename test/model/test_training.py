@@ -20,6 +20,7 @@ from anyrecon_ros.cli.main import main
 from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.pipelines import pipeline as pipeline_module
 from anyrecon_ros.model.pipelines.generator import load_checkpoint
+from anyrecon_ros.model.pipelines.generator import save_checkpoint
 from anyrecon_ros.model.pipelines.generator import untrained_pipeline
 from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
 from anyrecon_ros.model.pipelines.pipeline import fill_condition_renders
@@ -38,6 +39,7 @@ from anyrecon_ros.model.training.flow_matching import ema_decay
 from anyrecon_ros.model.training.flow_matching import ema_update
 from anyrecon_ros.model.training.flow_matching import flow_matching_loss
 from anyrecon_ros.model.training.flow_matching import shifted_sigma
+from anyrecon_ros.model.training.flow_matching import start_sigma
 from anyrecon_ros.model.training.flow_matching import TrainConfig
 from anyrecon_ros.model.training.flow_matching import Trainer
 from anyrecon_ros.model.training.flow_matching import unseen_weights
@@ -290,6 +292,52 @@ def test_unseen_weight_weighs_the_pixels_the_render_did_not_cover():
     assert float(loss(1000.0)) == pytest.approx(float(error[unseen].mean()), rel=1e-2)
 
 
+class RecordingVelocity(torch.nn.Module):
+    """A stand-in transformer that remembers its inputs and predicts zero velocity."""
+
+    def forward(self, hidden_states, timestep, return_dict=False):
+        self.inputs, self.timestep = hidden_states, timestep
+        channels = (hidden_states.shape[1] - 4) // 2
+        return (torch.zeros_like(hidden_states[:, :channels]),)
+
+
+def test_start_step_trains_the_step_the_pipeline_starts_from_the_condition():
+    torch.manual_seed(0)
+    shape = (1, 3, 4, 2, 2)
+    clean, condition = torch.randn(shape), torch.randn(shape)
+    encoded = EncodedSample(clean=clean, condition=condition, mask=torch.ones(1, 4, 4, 2, 2))
+    model = RecordingVelocity()
+    loss = flow_matching_loss(model, encoded, torch.Generator().manual_seed(5), start_step=3)
+    sigma = start_sigma(3)
+    # The level the pipeline's step 3 of 4 runs at (shift 5: 0.625), seen as a timestep.
+    assert sigma == pytest.approx(0.625) and float(model.timestep) == pytest.approx(625.0)
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(5))
+    noisy = (1 - sigma) * condition + sigma * noise   # from the condition, as sampling starts
+    assert torch.allclose(model.inputs[:, :3], noisy, atol=1e-6)
+    # Zero velocity lands on the noisy input itself: the loss is its distance
+    # to the clean latents, in velocity units.
+    assert float(loss) == pytest.approx(float((((noisy - clean) / sigma) ** 2).mean()), rel=1e-5)
+
+
+def test_a_refinement_starts_from_a_checkpoint_and_records_its_sampling(tmp_path):
+    teacher = tmp_path / 'teacher'
+    save_checkpoint(untrained_pipeline(0), teacher)
+    data = replace(SMALL_DATA, condition_fill='background')
+    config = TrainConfig(out=str(tmp_path / 'refine'), steps=1, log_every=1, validate_every=1,
+                         checkpoint_every=1, model=TINY_MODEL, data=data, start_step=3,
+                         init=str(teacher))
+    Trainer(config, log=lambda line: None).train()
+    refined = load_checkpoint(tmp_path / 'refine' / 'checkpoint')
+    assert (refined.config.condition_fill, refined.config.start_step) == ('background', 3)
+    start = load_checkpoint(teacher)
+    # The VAE is the checkpoint's, the transformer trained on from its weights.
+    assert all(torch.equal(a, b) for a, b in zip(refined.vae.state_dict().values(),
+                                                 start.vae.state_dict().values()))
+    changed = [not torch.equal(a, b) for a, b in zip(
+        refined.transformer.state_dict().values(), start.transformer.state_dict().values())]
+    assert any(changed)
+
+
 def test_ema_update_is_an_exponential_moving_average():
     model, average = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     before = [p.detach().clone() for p in average.parameters()]
@@ -369,7 +417,11 @@ def test_the_command_line_names_every_option(tmp_path):
     assert (config.batch_size, config.workers, config.data.procedural_share) == (4, 2, 0.75)
     defaults = train_cli.train_config(parser.parse_args(['train']))
     assert (defaults.vae, defaults.data.condition_fill, defaults.unseen_weight,
-            defaults.ema) == ('', 'none', 1.0, 0.0)
+            defaults.ema, defaults.start_step, defaults.init) == ('', 'none', 1.0, 0.0, 0, '')
+    refine = train_cli.train_config(parser.parse_args([
+        'train', '--fill-condition', 'background', '--start-step', '3', '--init', str(tmp_path)]))
+    assert (refine.data.condition_fill, refine.start_step, refine.init) == (
+        'background', 3, str(tmp_path))
 
 
 def test_worker_processes_make_the_samples_the_training_process_would(tmp_path):

@@ -37,6 +37,7 @@ from anyrecon_ros.model.loaders.official import load_official_checkpoint
 from anyrecon_ros.model.models.transformer import AnyReconTransformer
 from anyrecon_ros.model.models.vae import FrameVAE
 from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
+from anyrecon_ros.model.pipelines.pipeline import AnyReconPipelineOutput
 from anyrecon_ros.model.pipelines.pipeline import SIZE_MULTIPLE
 from anyrecon_ros.model.pipelines.scheduling import make_scheduler
 from anyrecon_ros.model.runtimes.denoisers import OnnxRuntimeDenoiser
@@ -153,14 +154,25 @@ class ViewGenerator:
         return cls(pipeline, settings, trained, working_width, backend)
 
     def generate(self, capture_images: np.ndarray, renders: np.ndarray, masks: np.ndarray,
-                 progress=None) -> np.ndarray:
-        """Return (T, H, W, 3) uint8 views; ``progress(chunk, chunks, step, steps)`` per step."""
+                 progress=None, render_depths: np.ndarray = None) -> np.ndarray:
+        """Return (T, H, W, 3) uint8 views; ``progress(chunk, chunks, step, steps)`` per step.
+
+        ``render_depths`` (T, H, W), the renders' depth, feeds a checkpoint's
+        ``'background'`` condition fill.
+        """
+        return self.generate_views(capture_images, renders, masks, progress,
+                                   render_depths).images
+
+    def generate_views(self, capture_images: np.ndarray, renders: np.ndarray,
+                       masks: np.ndarray, progress=None,
+                       render_depths: np.ndarray = None) -> AnyReconPipelineOutput:
+        """Return ``generate``'s views with the model's own output before the blend."""
         generator = torch.Generator().manual_seed(self.settings.seed)
-        return self.pipeline(capture_images, renders, masks,
+        return self.pipeline(capture_images, renders, masks, render_depths=render_depths,
                              num_inference_steps=self.settings.steps,
                              chunk_frames=self.settings.chunk_frames,
                              carry_frames=self.settings.carry_frames, generator=generator,
-                             callback=progress).images
+                             callback=progress)
 
 
 def untrained_pipeline(seed: int = 0) -> AnyReconPipeline:

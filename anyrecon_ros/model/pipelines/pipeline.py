@@ -13,7 +13,10 @@ what the condition latents of the renders are made from: ``'none'`` the
 renders as they are (black where the memory saw nothing; checkpoints without
 the setting), ``'telea'`` the renders with those holes filled by OpenCV's
 Telea inpainting (radius 3) first, for a model trained so
-(``anyrecon train --fill-condition``). The masks are unchanged either way.
+(``anyrecon train --fill-condition``), ``'background'`` the same holes
+filled from the surface behind them (``core.inpainting.background_fill``,
+from the renders' depth, ``render_depths``; without depth it is Telea). The
+masks are unchanged either way.
 
 Two more settings say how a checkpoint samples (both off for checkpoints
 without them). ``start_step`` k > 0 starts the schedule at its step k from
@@ -21,9 +24,14 @@ the condition latents noised to that step's level instead of pure noise
 (SDEdit): the model refines the render, or its fill, rather than drawing a
 view anew, and runs only the remaining steps. ``condition_blend`` w mixes
 the output pixels with the condition images (the render, filled as
-``condition_fill`` says): ``(1 - w) * generated + w * condition``. The
-shipped default records k = 3 and w = 0.7, the values its measurements
-chose (docs/training.md); the official weights keep 0 and 0.
+``condition_fill`` says): ``(1 - w) * generated + w * condition``.
+``hole_blend`` [edge, deep, length] sets w apart in the holes: a hole pixel
+at distance d from the nearest covered pixel gets
+``deep + (edge - deep) * exp(-d / (length * width))``, so the classical
+fill rules next to what the memory saw and the model's share grows inside
+large holes (None: w everywhere). The shipped default records k = 3,
+w = 0.7 and hole_blend [1, 0.7, 0.0625], the values its measurements chose
+(docs/training.md); the official weights keep 0, 0 and None.
 
 Six more settings say how the official sampler runs its chunks, each with
 the package's earlier behaviour as its default (``OFFICIAL_SAMPLING`` holds
@@ -70,6 +78,7 @@ from dataclasses import dataclass
 import json
 from pathlib import Path
 
+import cv2
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils import logging as diffusers_logging
@@ -78,6 +87,7 @@ import torch
 
 # Imported so that from_pretrained can load checkpoints whose vae/ is TAEF2: diffusers
 # loads a component class of another library only from a module already imported.
+from anyrecon_ros.core.inpainting import background_fill
 from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.model.models import taef2  # noqa: F401
 from anyrecon_ros.model.models.conditioning import clip_image_features
@@ -100,13 +110,13 @@ from anyrecon_ros.model.pipelines.scheduling import TIMESTEP_ROUNDINGS
 # Latents are 1/8 of the image and the transformer patches 2x2 latent pixels.
 SIZE_MULTIPLE = 16
 # What the condition latents of the renders are encoded from (see the module docstring).
-CONDITION_FILLS = ('none', 'telea')
+CONDITION_FILLS = ('none', 'telea', 'background')
 CHUNK_SEEDS = ('continue', 'reseed')
 CARRY_MODES = ('latents', 'pixels')
 # The official sampler's choices (run_AnyRecon.py with its pipeline): what a
 # checkpoint prepared from the official weights records.
 OFFICIAL_SAMPLING = {
-    'condition_fill': 'none', 'start_step': 0, 'condition_blend': 0.0,
+    'condition_fill': 'none', 'start_step': 0, 'condition_blend': 0.0, 'hole_blend': None,
     'timestep_rounding': 'bfloat16', 'mask_rule': 'nearest', 'chunk_seed': 'reseed',
     'carry': 'pixels', 'decode_tiles': [*OFFICIAL_DECODE_TILE, *OFFICIAL_DECODE_STRIDE],
     'pixel_rounding': 'truncate',
@@ -123,28 +133,78 @@ def check_condition_fill(fill: str) -> str:
     return fill
 
 
-def fill_condition_renders(renders: np.ndarray, masks: np.ndarray, fill: str) -> np.ndarray:
+def fill_condition_renders(renders: np.ndarray, masks: np.ndarray, fill: str,
+                           depths: np.ndarray = None) -> np.ndarray:
     """Return (T, H, W, 3) uint8 renders as the condition latents see them under ``fill``.
 
     ``'none'``: ``renders`` unchanged; ``'telea'``: every pixel outside
     ``masks`` filled by Telea inpainting (``core.inpainting.telea_fill``, as the
-    classical generator fills them).
+    classical generator fills them); ``'background'``: filled from the
+    surface behind each hole (``core.inpainting.background_fill``) using
+    ``depths`` (T, H, W), Telea's fill where ``depths`` is None.
     """
     if check_condition_fill(fill) == 'none':
         return renders
-    return np.stack([telea_fill(np.ascontiguousarray(render), mask)
-                     for render, mask in zip(renders, np.asarray(masks).astype(bool))])
+    masks = np.asarray(masks).astype(bool)
+    if fill == 'telea' or depths is None:
+        return np.stack([telea_fill(np.ascontiguousarray(render), mask)
+                         for render, mask in zip(renders, masks)])
+    depths = np.asarray(depths, dtype=np.float32)
+    if depths.shape != masks.shape:
+        raise ValueError(f'render depths must be {masks.shape}, got {depths.shape}')
+    return np.stack([background_fill(np.ascontiguousarray(render), mask, depth)
+                     for render, mask, depth in zip(renders, masks, depths)])
+
+
+def check_hole_blend(hole_blend):
+    """Return ``hole_blend`` as [edge, deep, length] floats (or None); ValueError if invalid."""
+    if hole_blend is None:
+        return None
+    values = [float(value) for value in hole_blend]
+    if len(values) != 3 or not (0.0 <= values[0] <= 1.0 and 0.0 <= values[1] <= 1.0
+                                and values[2] > 0.0):
+        raise ValueError('hole_blend must be [edge, deep, length] with edge and deep in '
+                         f'[0, 1] and length > 0, got {hole_blend}')
+    return values
+
+
+def blend_weights(masks: np.ndarray, condition_blend: float, hole_blend) -> np.ndarray:
+    """Return (T, H, W) float32 weights of the condition images in the output.
+
+    ``condition_blend`` where ``masks`` is True (the memory saw the pixel);
+    in the holes the ``hole_blend`` profile of the distance to the nearest
+    covered pixel (see the module docstring), or ``condition_blend`` too
+    when it is None.
+    """
+    weights = np.full(masks.shape, condition_blend, np.float32)
+    if hole_blend is None:
+        return weights
+    edge, deep, length = hole_blend
+    for weight, mask in zip(weights, masks):
+        if mask.all() or not mask.any():
+            # No covered pixel to measure from: all render, or all hole (deep).
+            weight[~mask] = deep
+            continue
+        distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2,
+                                         cv2.DIST_MASK_PRECISE)
+        profile = deep + (edge - deep) * np.exp(-distance / (length * mask.shape[1]))
+        weight[~mask] = profile[~mask]
+    return weights
 
 
 @dataclass
 class AnyReconPipelineOutput(BaseOutput):
     """Generated views, one per render, as (T, H, W, 3) uint8 RGB.
 
-    ``latents``: with ``return_latents``, each chunk's denoised latents, all
-    its frames (captures, carried, renders), (1, C, F, h, w) float32 on the CPU.
+    ``model_images``: the same views before the condition blend (the model's
+    own output, what the fusion gate checks; ``images`` when nothing is
+    blended). ``latents``: with ``return_latents``, each chunk's denoised
+    latents, all its frames (captures, carried, renders), (1, C, F, h, w)
+    float32 on the CPU.
     """
 
     images: np.ndarray
+    model_images: np.ndarray = None
     latents: list = None
 
 
@@ -156,7 +216,8 @@ class AnyReconPipeline(DiffusionPipeline):
 
     def __init__(self, transformer, vae, scheduler, image_encoder=None, image_processor=None,
                  condition_fill: str = 'none', start_step: int = 0,
-                 condition_blend: float = 0.0, timestep_rounding: str = 'none',
+                 condition_blend: float = 0.0, hole_blend: list = None,
+                 timestep_rounding: str = 'none',
                  mask_rule: str = 'majority', chunk_seed: str = 'continue',
                  carry: str = 'latents', decode_tiles: list = None,
                  pixel_rounding: str = 'round'):
@@ -166,6 +227,7 @@ class AnyReconPipeline(DiffusionPipeline):
             raise ValueError(f'start_step must be >= 0, got {start_step}')
         if not 0.0 <= condition_blend < 1.0:
             raise ValueError(f'condition_blend must be in [0, 1), got {condition_blend}')
+        hole_blend = check_hole_blend(hole_blend)
         for name, value, allowed in (('timestep_rounding', timestep_rounding, TIMESTEP_ROUNDINGS),
                                      ('mask_rule', mask_rule, MASK_RULES),
                                      ('chunk_seed', chunk_seed, CHUNK_SEEDS),
@@ -182,7 +244,7 @@ class AnyReconPipeline(DiffusionPipeline):
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler,
                               image_encoder=image_encoder, image_processor=image_processor)
         self.register_to_config(condition_fill=condition_fill, start_step=start_step,
-                                condition_blend=condition_blend,
+                                condition_blend=condition_blend, hole_blend=hole_blend,
                                 timestep_rounding=timestep_rounding, mask_rule=mask_rule,
                                 chunk_seed=chunk_seed, carry=carry, decode_tiles=decode_tiles,
                                 pixel_rounding=pixel_rounding)
@@ -246,7 +308,8 @@ class AnyReconPipeline(DiffusionPipeline):
                  chunk_frames: int = 40, carry_frames: int = 2, generator=None,
                  callback=None, vae_batch_frames: int = 4,
                  return_latents: bool = False, guidance_scale: float = 1.0,
-                 negative_prompt_embedding: torch.Tensor = None) -> AnyReconPipelineOutput:
+                 negative_prompt_embedding: torch.Tensor = None,
+                 render_depths=None) -> AnyReconPipelineOutput:
         """Return one generated image per render.
 
         ``capture_images`` (K, H, W, 3) and ``renders`` (T, H, W, 3) are uint8
@@ -257,10 +320,14 @@ class AnyReconPipeline(DiffusionPipeline):
         time (None: all). ``return_latents`` also returns each chunk's latents.
         ``guidance_scale`` > 1 turns on classifier-free guidance against
         ``negative_prompt_embedding`` (1, L, text_dim) (see the module
-        docstring): two denoiser passes per step.
+        docstring): two denoiser passes per step. ``render_depths`` (T, H, W)
+        float, the renders' depth (NaN where unseen), is what the
+        ``'background'`` condition fill reads; without it that fill is Telea's.
         """
         capture, renders, masks = _validated(capture_images, renders, masks)
-        renders = fill_condition_renders(renders, masks, self.config.condition_fill)
+        renders = fill_condition_renders(renders, masks, self.config.condition_fill,
+                                         render_depths)
+        weights = blend_weights(masks, self.config.condition_blend, self.config.hole_blend)
         if chunk_frames < 1 or carry_frames < 0:
             raise ValueError('chunk_frames must be >= 1 and carry_frames >= 0')
         device = self._execution_device
@@ -270,7 +337,7 @@ class AnyReconPipeline(DiffusionPipeline):
                                         vae_batch_frames).float()
         seed = (generator if generator is not None else torch.default_generator).initial_seed()
         starts = list(range(0, len(renders), chunk_frames))
-        carried, outputs, chunk_latents = None, [], []
+        carried, outputs, model_outputs, chunk_latents = None, [], [], []
         for chunk, start in enumerate(starts):
             chunk_renders = to_unit_range(renders[start:start + chunk_frames], device)
             chunk_masks = torch.from_numpy(masks[start:start + chunk_frames]).to(device)
@@ -288,16 +355,20 @@ class AnyReconPipeline(DiffusionPipeline):
                 chunk_latents.append(latents.cpu())
             generated = latents[0].permute(1, 0, 2, 3)[len(fixed):]
             decoded = self._decode(generated, vae_batch_frames).float()
-            blend = self.config.condition_blend
-            if blend:
-                decoded = (1 - blend) * decoded + blend * chunk_renders
             images = from_unit_range(decoded, self.config.pixel_rounding)
+            model_outputs.append(images)
+            blend = torch.from_numpy(weights[start:start + chunk_frames]).to(device)
+            if blend.any():
+                blend = blend[:, None]   # (T, 1, H, W), as the decoded frames
+                images = from_unit_range((1 - blend) * decoded + blend * chunk_renders,
+                                         self.config.pixel_rounding)
             outputs.append(images)
             if carry_frames:
                 carried = (generated[-carry_frames:] if self.config.carry == 'latents' else
                            encode_frames(self.vae, to_unit_range(images[-carry_frames:], device),
                                          vae_batch_frames).float())
         return AnyReconPipelineOutput(images=np.concatenate(outputs),
+                                      model_images=np.concatenate(model_outputs),
                                       latents=chunk_latents if return_latents else None)
 
     def _decode(self, latents: torch.Tensor, vae_batch_frames) -> torch.Tensor:

@@ -214,8 +214,9 @@ class SampleMaker:
                         masks=np.stack([render.mask for render in renders]),
                         capture_indices=tuple(chosen))
         if self.config.condition_fill != 'none':
-            sample.condition_renders = fill_condition_renders(sample.renders, sample.masks,
-                                                              self.config.condition_fill)
+            sample.condition_renders = fill_condition_renders(
+                sample.renders, sample.masks, self.config.condition_fill,
+                np.stack([render.depth for render in renders]))
         return sample
 
 

@@ -13,9 +13,16 @@ VAE's latent channels (16 or 32).
 Options that help a small model (each off by default, each recorded in
 ``training_config.json`` beside the checkpoint):
 
-* ``DataConfig.condition_fill = 'telea'``: the renders' condition latents
-  are encoded from the Telea-filled render, and the checkpoint's pipeline
-  samples so (``AnyReconPipeline.condition_fill``);
+* ``DataConfig.condition_fill = 'telea'`` (or ``'background'``, the
+  depth-aware fill): the renders' condition latents are encoded from the
+  filled render, and the checkpoint's pipeline samples so
+  (``AnyReconPipeline.condition_fill``);
+* ``start_step`` k > 0: train the one regime a pipeline with that
+  ``start_step`` samples in: the input is the condition latents noised to
+  the 4-step schedule's level k (not the clean latents), the target still
+  the clean latents; the checkpoint records ``start_step`` k. With ``init``
+  (a checkpoint folder) the transformer and VAE start from it, its latent
+  statistics kept: this refines a trained teacher for that one step;
 * ``unseen_weight`` W: the velocity error of latent pixels the render did
   not cover (mask 0) weighs W, the others 1 (a weighted mean, so W = 1 is
   the plain mean squared error);
@@ -62,6 +69,8 @@ from anyrecon_ros.model.models.vae import encode_frames
 from anyrecon_ros.model.models.vae import encode_unnormalised
 from anyrecon_ros.model.models.vae import latent_channels
 from anyrecon_ros.model.models.vae import to_unit_range
+from anyrecon_ros.model.pipelines.scheduling import make_scheduler
+from anyrecon_ros.model.pipelines.scheduling import set_steps
 from anyrecon_ros.model.pipelines.scheduling import SHIFT
 from anyrecon_ros.model.training.data import check_training_path
 from anyrecon_ros.model.training.data import collate
@@ -94,27 +103,44 @@ def unseen_weights(mask: torch.Tensor, unseen_weight: float) -> torch.Tensor:
                        torch.full_like(mask[:, :1], float(unseen_weight)))
 
 
+def start_sigma(start_step: int, steps: int = 4) -> float:
+    """Return the noise level a pipeline with ``start_step`` starts at (the sampler's schedule)."""
+    scheduler = make_scheduler()
+    set_steps(scheduler, steps)
+    return float(scheduler.sigmas[min(start_step, steps - 1)])
+
+
 def flow_matching_loss(transformer, encoded: EncodedSample, generator=None,
-                       unseen_weight: float = 1.0) -> torch.Tensor:
+                       unseen_weight: float = 1.0, start_step: int = 0) -> torch.Tensor:
     """Return the velocity MSE at shifted random noise levels (Wan: v = noise - data).
 
     One noise level per batch element. ``generator`` (a CPU generator) draws
     the noise and the levels. ``unseen_weight`` != 1 weighs the squared
     error of latent pixels the render did not cover (see
     :func:`unseen_weights`): sum(w * e) / sum(w) over all elements.
+    ``start_step`` k > 0: the level is the schedule's k-th and the noise is
+    added to the condition latents, as the pipeline starts sampling; the
+    velocity that leads from there to the clean latents is the target.
     """
     clean = encoded.clean
     batch = clean.shape[0]
     noise = torch.randn(clean.shape, generator=generator).to(clean)
-    sigma = shifted_sigma(torch.rand(batch, generator=generator).clamp(1e-3, 1 - 1e-3)).to(clean)
+    if start_step:
+        sigma = torch.full((batch,), start_sigma(start_step)).to(clean)
+        start = encoded.condition
+    else:
+        sigma = shifted_sigma(torch.rand(batch, generator=generator).clamp(1e-3, 1 - 1e-3))
+        sigma, start = sigma.to(clean), clean
     level = sigma.view(batch, 1, 1, 1, 1)
-    noisy = (1 - level) * clean + level * noise
+    noisy = (1 - level) * start + level * noise
+    # x_0 = x_t - sigma * v: the velocity that lands on the clean latents.
+    target = (noisy - clean) / level
     velocity = transformer(hidden_states=pack_conditioning(noisy, encoded.mask, encoded.condition),
                            timestep=sigma * 1000, return_dict=False)[0]
     if unseen_weight == 1.0:
-        return F.mse_loss(velocity, noise - clean)
+        return F.mse_loss(velocity, target)
     weights = unseen_weights(encoded.mask, unseen_weight).expand_as(clean)
-    return ((velocity - (noise - clean)) ** 2 * weights).sum() / weights.sum()
+    return ((velocity - target) ** 2 * weights).sum() / weights.sum()
 
 
 def ema_decay(decay: float, step: int) -> float:
@@ -179,6 +205,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     resume: bool = True
     unseen_weight: float = 1.0    # loss weight of latent pixels the render did not cover
+    start_step: int = 0           # > 0: train the step the pipeline starts at (module docstring)
+    init: str = ''                # a checkpoint folder to start the transformer and VAE from
     ema: float = 0.0              # > 0: EMA decay of the transformer the checkpoint holds
     batch_size: int = 1           # samples per step
     device: str = 'auto'          # auto (CUDA where there is one), cpu, cuda, cuda:1, ...
@@ -260,6 +288,8 @@ class Trainer:
             raise ValueError('need batch_size >= 1, workers >= 0 and 0 <= ema < 1')
         if config.unseen_weight <= 0:
             raise ValueError(f'unseen_weight must be > 0, got {config.unseen_weight}')
+        if config.start_step < 0:
+            raise ValueError(f'start_step must be >= 0, got {config.start_step}')
         self.config = config
         self.out = Path(config.out)
         self.log = log
@@ -280,7 +310,8 @@ class Trainer:
     def _new_pipeline(self):
         from anyrecon_ros.model.pipelines.generator import untrained_pipeline
         from anyrecon_ros.model.pipelines.pipeline import AnyReconPipeline
-        from anyrecon_ros.model.pipelines.scheduling import make_scheduler
+        if self.config.init:
+            return self._initial_pipeline()
         folder = taef2_folder(self.config.vae)
         if folder is None:
             pipeline = untrained_pipeline(self.config.seed)
@@ -295,6 +326,14 @@ class Trainer:
         return AnyReconPipeline(transformer=transformer, vae=vae.requires_grad_(False),
                                 scheduler=make_scheduler(),
                                 condition_fill=self.config.data.condition_fill)
+
+    def _initial_pipeline(self):
+        """Return the ``init`` checkpoint's pipeline, sampling as this run trains."""
+        from anyrecon_ros.model.pipelines.generator import load_checkpoint
+        pipeline = load_checkpoint(check_training_path(self.config.init))
+        pipeline.register_to_config(condition_fill=self.config.data.condition_fill,
+                                    start_step=self.config.start_step)
+        return pipeline
 
     # -- VAE
 
@@ -347,12 +386,16 @@ class Trainer:
         config = self.config
         start = self._resume()
         self.pipeline.vae.to(self.device)
-        if start is None and (config.vae_steps or config.vae):
+        # An init checkpoint's VAE and latent statistics are what its transformer knows.
+        if start is None and not config.init and (config.vae_steps or config.vae):
             if config.vae_steps:
                 self.train_vae()
             else:   # the frozen TAEF2: only its latent statistics come from the data
                 self._calibrate()
             self._save(0)
+        if start is None and config.init:
+            self.log(f'starting from {config.init} (start_step {config.start_step}, '
+                     f'condition_fill {config.data.condition_fill})')
         start = start or 0
         self.pipeline.vae.requires_grad_(False).eval()
         transformer = self.pipeline.transformer
@@ -384,7 +427,8 @@ class Trainer:
             encoded = collate(encode_samples(self.pipeline.vae, samples, self.vae_batch_frames,
                                              self.device))
             noise = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            loss = sum(flow_matching_loss(transformer, group, noise, config.unseen_weight)
+            loss = sum(flow_matching_loss(transformer, group, noise, config.unseen_weight,
+                                          config.start_step)
                        * len(group.clean) for group in encoded) / len(samples)
             optimizer.zero_grad()
             self.accelerator.backward(loss)
