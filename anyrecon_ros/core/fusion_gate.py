@@ -11,10 +11,11 @@ draws noise (or a good one that fails on one view) never damages the map:
    (``render_mismatch``). For a generator that blends its output with the
    render (the shipped default's ``condition_blend``), the model's own
    output before the blend is what is checked: the blend would pass a model
-   that draws a colour cast or invented texture. Both are low-passed first (a 1.5-pixel Gaussian,
-   inside the covered area): the render's own splat aliasing costs even the
-   ground truth 22-26 dB unblurred, 30-36 dB blurred, while invented texture
-   and colour casts stay (the first CPU default: 21-26 dB blurred). A view
+   that draws a colour cast or invented texture. Both are low-passed first
+   (a 1.5-pixel Gaussian, inside the covered area): the render's own splat
+   aliasing costs even the ground truth 22-26 dB unblurred, 30-36 dB
+   blurred, while invented texture and colour casts stay (the first CPU
+   default: 21-26 dB blurred). A view
    the render barely covers cannot be checked this way and is rejected too
    (``unverifiable``).
 2. **Its new pixels agree with the neighbouring views.** Each pixel the

@@ -45,6 +45,7 @@ import copy
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
+import functools
 import json
 import math
 from pathlib import Path
@@ -103,8 +104,12 @@ def unseen_weights(mask: torch.Tensor, unseen_weight: float) -> torch.Tensor:
                        torch.full_like(mask[:, :1], float(unseen_weight)))
 
 
+@functools.lru_cache(maxsize=None)
 def start_sigma(start_step: int, steps: int = 4) -> float:
-    """Return the noise level a pipeline with ``start_step`` starts at (the sampler's schedule)."""
+    """Return the noise level a pipeline with ``start_step`` starts at (the sampler's schedule).
+
+    Cached: every refinement step asks for the same level.
+    """
     scheduler = make_scheduler()
     set_steps(scheduler, steps)
     return float(scheduler.sigmas[min(start_step, steps - 1)])
