@@ -14,6 +14,7 @@ publish (topics, ``~/status``, ``~/progress``) and from the map file.
 """
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 import importlib
 from pathlib import Path
 import sys
@@ -43,6 +44,13 @@ from anyrecon_ros.ros.middleware import configure_dds_environment
 PARAMETER_FILES = ('anyrecon.yaml', 'demo.yaml')
 # The map file first, then SQLite's write-ahead log files beside it.
 MAP_FILES = ('map.db', 'map.db-wal', 'map.db-shm')
+# Module and class of each demo node, imported when the node starts.
+NODE_CLASSES = {'synthetic_camera': ('synthetic_camera', 'SyntheticCamera'),
+                'memory_node': ('memory_node', 'MemoryNode'),
+                'planner_node': ('planner_node', 'PlannerNode'),
+                'generator_node': ('generator_node', 'GeneratorNode')}
+# Started after the others are spinning (see _run_nodes).
+LATE_NODES = ('generator_node',)
 # Drop reasons of the memory node that mean a generated view will never be fused.
 GENERATED_VIEW_LOSSES = ('lost_generated', 'unknown_reference')
 
@@ -59,13 +67,10 @@ def node_arguments(node: str) -> list:
     return arguments + remap_arguments(node)
 
 
-def _node_classes() -> dict:
-    from anyrecon_ros.ros.generator_node import GeneratorNode
-    from anyrecon_ros.ros.memory_node import MemoryNode
-    from anyrecon_ros.ros.planner_node import PlannerNode
-    from anyrecon_ros.ros.synthetic_camera import SyntheticCamera
-    return {'synthetic_camera': SyntheticCamera, 'memory_node': MemoryNode,
-            'planner_node': PlannerNode, 'generator_node': GeneratorNode}
+def _node_class(name: str):
+    """Return the class of the demo node ``name``, importing its module only now."""
+    module, cls = NODE_CLASSES[name]
+    return getattr(importlib.import_module(f'anyrecon_ros.ros.{module}'), cls)
 
 
 class GraphObserver:
@@ -86,10 +91,18 @@ class GraphObserver:
         self.trajectory = None
         self.progress = []
         self.show_progress = ProgressPrinter()
-        for topic, types in watcher.get_topic_names_and_types():
-            publishers = [info for info in watcher.get_publishers_info_by_topic(topic)
+        self.watch(node_names)
+
+    def watch(self, node_names):
+        """Subscribe to every topic the nodes ``node_names`` publish that is not watched yet.
+
+        Call it before those nodes publish: what they sent earlier is not counted.
+        """
+        for topic, types in self.watcher.get_topic_names_and_types():
+            publishers = [info for info in self.watcher.get_publishers_info_by_topic(topic)
                           if info.node_name in node_names]
-            if publishers and not topic.endswith(('/rosout', '/parameter_events')):
+            if (publishers and topic not in self.received
+                    and not topic.endswith(('/rosout', '/parameter_events'))):
                 self._watch(topic, _message_class(types[0]), publishers[0].qos_profile)
 
     def published(self, topic: str) -> int:
@@ -150,29 +163,45 @@ def run_demo(out: Path, timeout: float = 600.0, scene: str = None) -> int:
 def _run_nodes(out, nodes, timeout, scene) -> int:
     overrides = {'memory_node': {'map_path': str(out / MAP_FILES[0])},
                  'synthetic_camera': {'scene': scene} if scene else {}}
-    classes = _node_classes()
-    for name in DEMO_NODES:
-        # Overrides given to the constructor win over the parameter files' node
-        # sections (a ``-p`` argument would not: rclpy files it under ``/**``).
-        nodes[name] = classes[name](
-            cli_args=node_arguments(name),
-            parameter_overrides=[Parameter(key, value=value)
-                                 for key, value in overrides.get(name, {}).items()])
+
+    def start(names):
+        for name in names:
+            # Overrides given to the constructor win over the parameter files' node
+            # sections (a ``-p`` argument would not: rclpy files it under ``/**``).
+            nodes[name] = _node_class(name)(
+                cli_args=node_arguments(name),
+                parameter_overrides=[Parameter(key, value=value)
+                                     for key, value in overrides.get(name, {}).items()])
+    # The generator (torch, diffusers, its weights: seconds to load) is not
+    # needed until a trajectory is planned, so it loads in the background while
+    # the camera passes; the demo waits for it before asking for a plan.
+    first = [name for name in DEMO_NODES if name not in LATE_NODES]
+    start(first)
     # The nodes share this process's DDS participant, so their topics are known
     # at once: the watcher subscribes before anything is published.
     watcher = nodes['anyrecon_demo'] = rclpy.create_node('anyrecon_demo')
-    observed = GraphObserver(watcher, DEMO_NODES)
+    observed = GraphObserver(watcher, first)
     executor = MultiThreadedExecutor(num_threads=4)
     for node in nodes.values():
         executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
+
+    def start_late():
+        start(LATE_NODES)
+        # Before the executor spins them: nothing they publish goes uncounted.
+        observed.watch(LATE_NODES)
+        for name in LATE_NODES:
+            executor.add_node(nodes[name])
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix='demo_start')
     try:
-        summary = _run(out, observed, time.monotonic() + timeout)
+        late = loader.submit(start_late)
+        summary = _run(out, observed, time.monotonic() + timeout, late.result)
     except DemoError as error:
         print(f'\nanyrecon demo: {error}', file=sys.stderr)
         return 1
     finally:
+        loader.shutdown()   # waits for a start still under way: its nodes are then destroyed
         executor.shutdown()
     summary['topics'] = {topic: {'published': observed.published(topic), 'received': count}
                          for topic, count in sorted(observed.received.items())}
@@ -181,7 +210,8 @@ def _run_nodes(out, nodes, timeout, scene) -> int:
     return 0
 
 
-def _run(out, observed, deadline) -> dict:
+def _run(out, observed, deadline, late_nodes_started) -> dict:
+    """Run the demo's stages; ``late_nodes_started()`` returns once the generator is up."""
     watcher = observed.watcher
     print('anyrecon demo: the camera passes through the scene ...', flush=True)
     _wait_until_settled(lambda: (observed.received['/image'], _status_figures(observed)),
@@ -192,6 +222,7 @@ def _run(out, observed, deadline) -> dict:
         before = read_map(store)
     print(f'anyrecon demo: {len(before.bank)} keyframes, {len(before.memory)} memory points; '
           'planning ...', flush=True)
+    late_nodes_started()
     _call(watcher, 'planner_node/plan', deadline)
     _wait(lambda: observed.trajectory is not None, deadline, 'no trajectory was published')
     poses = path_to_poses(observed.trajectory)

@@ -20,6 +20,7 @@ Python loop over points.
 from dataclasses import asdict
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from anyrecon_ros.core.camera import PinholeCamera
@@ -246,6 +247,16 @@ class GeometryMemory:
         return render_points(self.positions, self.colours, self.config.voxel_size,
                              camera, camera_to_world, max_splat)
 
+    def coverage(self, camera: PinholeCamera, camera_to_world, max_splat: int = 9) -> np.ndarray:
+        """Return the (H, W) pixels some point's splat covers: ``render(...).mask``, cheaper.
+
+        Whether a pixel is covered does not depend on which point wins it, so
+        there is no z-buffer and no colour: for coverage figures over many
+        views.
+        """
+        return splat_coverage(self.positions, self.config.voxel_size, camera, camera_to_world,
+                              max_splat)
+
     def observers_of(self, point_indices) -> np.ndarray:
         """Return the (len, observers_per_point) captured view ids of points, -1 for none."""
         return self.observers[np.asarray(point_indices)]
@@ -395,24 +406,9 @@ def render_points(positions, colours, point_size, camera, camera_to_world, max_s
     uint8; only the visible points' colours are converted.
     """
     height, width = camera.height, camera.width
-    world_to_camera = np.linalg.inv(np.asarray(camera_to_world, np.float64)).astype(np.float32)
-    # Depth first, for every point; the rest only for points in front of the camera.
-    z = positions @ world_to_camera[2, :3] + world_to_camera[2, 3]
-    in_front = np.flatnonzero(z > 1e-3)
-    z = z[in_front]
-    ahead = positions[in_front]
-    u = camera.fx * (ahead @ world_to_camera[0, :3] + world_to_camera[0, 3]) / z + camera.cx
-    v = camera.fy * (ahead @ world_to_camera[1, :3] + world_to_camera[1, 3]) / z + camera.cy
-    # Splats are as wide as 1.5x the voxel's apparent size: points sit anywhere in
-    # their voxel, so their spacing on screen varies; the overlap closes the gaps
-    # and the z-test sorts it out.
-    splat = np.clip(np.ceil(1.5 * camera.fx * point_size / z), 1, max_splat).astype(np.int64)
-    half = splat // 2
-    near = (u + half >= -0.5) & (u - half < width - 0.5) & (v + half >= -0.5) & (
-        v - half < height - 0.5)
-    points, u, v, z, splat = in_front[near], u[near], v[near], z[near], splat[near]
-    pixel, source = _splat_pixels(np.rint(u).astype(np.int64), np.rint(v).astype(np.int64),
-                                  splat, width, height)
+    points, u, v, z, splat = _projected(positions, point_size, camera, camera_to_world,
+                                        max_splat)
+    pixel, source = _splat_pixels(u, v, splat, width, height)
     depth = np.full(height * width, np.inf, np.float32)
     np.minimum.at(depth, pixel, z[source])
     # The point whose depth won each pixel (ties: any of them).
@@ -430,6 +426,56 @@ def render_points(positions, colours, point_size, camera, camera_to_world, max_s
     shape = (height, width)
     return MemoryRender(rgb.reshape(shape + (3,)), depth.reshape(shape), mask.reshape(shape),
                         point_index.reshape(shape))
+
+
+def splat_coverage(positions, point_size, camera, camera_to_world, max_splat=9) -> np.ndarray:
+    """Return the (H, W) bool pixels the splats of :func:`render_points` cover.
+
+    Each splat size marks its points' centres on a canvas padded by
+    ``max_splat`` (a splat may reach in from beyond the edge) and dilates them
+    by a square of that size, anchored as the splats are.
+    """
+    height, width = camera.height, camera.width
+    _, u, v, _, splat = _projected(positions, point_size, camera, camera_to_world, max_splat)
+    covered = np.zeros((height, width), bool)
+    pad = max_splat
+    for size in np.flatnonzero(np.bincount(splat)):
+        members = splat == size
+        centres = np.zeros((height + 2 * pad, width + 2 * pad), np.uint8)
+        centres[v[members] + pad, u[members] + pad] = 1
+        # A splat of size s spans offsets -(s // 2) .. s - 1 - s // 2 around its centre.
+        anchor = size - 1 - size // 2
+        spread = cv2.dilate(centres, np.ones((size, size), np.uint8), anchor=(anchor, anchor),
+                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        covered |= spread[pad:pad + height, pad:pad + width] > 0
+    return covered
+
+
+def _projected(positions, point_size, camera, camera_to_world, max_splat):
+    """Return (point index, u, v, z, splat size) of the points whose splats reach the image.
+
+    ``u`` and ``v`` are rounded to pixels (int64).
+    """
+    height, width = camera.height, camera.width
+    world_to_camera = np.linalg.inv(np.asarray(camera_to_world, np.float64)).astype(np.float32)
+    # One (N, 3) x (3, 3) product for every point: faster than three
+    # matrix-vector products, even counting the points behind the camera.
+    local = positions @ world_to_camera[:3, :3].T
+    local += world_to_camera[:3, 3]
+    in_front = np.flatnonzero(local[:, 2] > 1e-3)
+    local = local[in_front]
+    z = local[:, 2]
+    u = camera.fx * local[:, 0] / z + camera.cx
+    v = camera.fy * local[:, 1] / z + camera.cy
+    # Splats are as wide as 1.5x the voxel's apparent size: points sit anywhere in
+    # their voxel, so their spacing on screen varies; the overlap closes the gaps
+    # and the z-test sorts it out.
+    splat = np.clip(np.ceil(1.5 * camera.fx * point_size / z), 1, max_splat).astype(np.int64)
+    half = splat // 2
+    near = (u + half >= -0.5) & (u - half < width - 0.5) & (v + half >= -0.5) & (
+        v - half < height - 0.5)
+    return (in_front[near], np.rint(u[near]).astype(np.int64), np.rint(v[near]).astype(np.int64),
+            z[near], splat[near])
 
 
 def _splat_pixels(u, v, splat, width, height):

@@ -35,7 +35,7 @@ from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.config_fields import check_ranges
 from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.geometry_memory import GeometryMemory
-from anyrecon_ros.core.geometry_memory import render_points
+from anyrecon_ros.core.geometry_memory import splat_coverage
 from anyrecon_ros.core.geometry_memory import voxel_keys
 from anyrecon_ros.core.transforms import interpolate_poses
 from anyrecon_ros.core.transforms import look_at
@@ -284,7 +284,6 @@ class _CoverageScorer:
         self.voxel = max(config.scoring_voxel, memory.config.voxel_size)
         _, first = np.unique(voxel_keys(memory.positions, self.voxel), return_index=True)
         self.points = memory.positions[np.sort(first)]
-        self._black = np.zeros((len(self.points), 3), np.uint8)
         lo, hi = memory.bounds()
         self.box = (lo - self.voxel, hi + self.voxel)
         v, u = np.mgrid[0:height:_UNSEEN_PIXEL_STRIDE, 0:config.render_width:_UNSEEN_PIXEL_STRIDE]
@@ -293,7 +292,7 @@ class _CoverageScorer:
         self.sample_rays = pixels @ np.linalg.inv(self.camera.K).T
 
     def seen_mask(self, pose) -> np.ndarray:
-        return render_points(self.points, self._black, self.voxel, self.camera, pose).mask
+        return splat_coverage(self.points, self.voxel, self.camera, pose)
 
     def unseen_cells(self, pose, mask) -> np.ndarray:
         """Return the unseen cell key of each unseen sample pixel, where its ray leaves the box."""

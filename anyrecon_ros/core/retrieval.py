@@ -20,7 +20,11 @@ from anyrecon_ros.core.transforms import transform_points
 
 def visible_points(memory: GeometryMemory, camera, camera_to_world) -> np.ndarray:
     """Return the indices of the memory points visible (after the z-buffer) in a view."""
-    indices = memory.render(camera, camera_to_world).point_index
+    return _rendered_points(memory, memory.render(camera, camera_to_world))
+
+
+def _rendered_points(memory: GeometryMemory, render) -> np.ndarray:
+    indices = render.point_index
     # A flag per memory point is cheaper than sorting or hashing the pixels' indices.
     seen = np.zeros(len(memory), bool)
     seen[indices[indices >= 0]] = True
@@ -43,7 +47,25 @@ def retrieve_views(memory: GeometryMemory, camera, target_poses, k: int,
         camera = camera.scaled(render_width, max(1, round(camera.height * render_width /
                                                           camera.width)))
     poses = np.asarray(target_poses, np.float64).reshape(-1, 4, 4)
-    visible = [visible_points(memory, camera, pose) for pose in poses]
+    return _covering_views(memory, [visible_points(memory, camera, pose) for pose in poses], k,
+                           min_new_fraction)
+
+
+def retrieve_views_for_renders(memory: GeometryMemory, renders, k: int,
+                               min_new_fraction: float = 0.01) -> list:
+    """Return :func:`retrieve_views`' choice for views already rendered from ``memory``.
+
+    ``renders`` are MemoryRenders of ``memory`` as it is now (their
+    ``point_index`` says which points each view sees). The loop renders every
+    view of a segment to condition the generator; judging visibility from
+    those renders spares rendering each view a second time for retrieval.
+    """
+    return _covering_views(memory, [_rendered_points(memory, render) for render in renders], k,
+                           min_new_fraction)
+
+
+def _covering_views(memory, visible, k, min_new_fraction) -> list:
+    """Choose views for the union of ``visible`` (arrays of point indices), as retrieve_views."""
     points = visible[0] if len(visible) == 1 else np.unique(np.concatenate(visible))
     min_new_points = max(1, int(np.ceil(min_new_fraction * len(points))))
     return select_covering_views(memory.observers_of(points), k, min_new_points)

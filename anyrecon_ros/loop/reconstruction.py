@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The closed loop of AnyRecon along one trajectory, without ROS.
 
-For each segment of the trajectory: retrieve the capture views that see what
-the segment's views see, render the memory into every view (colour, depth,
-visibility), run the generator, complete the depth of each generated view
+For each segment of the trajectory: render the memory into every view
+(colour, depth, visibility), retrieve the capture views that see what those
+renders show, run the generator, complete the depth of each generated view
 from the rendered depth, pass it through the fusion gate
 (``core.fusion_gate``: the view must reproduce its render, its new pixels
 must agree with the neighbouring views), and fuse what passed into the
@@ -34,12 +34,13 @@ from anyrecon_ros.core.planning import cut_segments
 from anyrecon_ros.core.planning import segment_length_setting
 from anyrecon_ros.core.planning import SEGMENT_OVERLAP
 from anyrecon_ros.core.retrieval import retrieve_views
+from anyrecon_ros.core.retrieval import retrieve_views_for_renders
 from anyrecon_ros.core.transforms import validate_rigid
 from anyrecon_ros.core.view_bank import GeneratedFrame
 from anyrecon_ros.core.view_bank import ViewBank
 
 # 'fuse' covers completing a generated view's depth and fusing it, once per view.
-STAGES = ('retrieve', 'render', 'generate', 'fuse', 'done')
+STAGES = ('render', 'retrieve', 'generate', 'fuse', 'done')
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,10 @@ class ReconstructionLoop:
     def _run_segment(self, camera, poses, start, end, first_new, segment_id, report):
         """Generate a segment; yield its new frames, each once fused."""
         segment_poses = poses[start:end]
-        report('retrieve')
-        reference_ids = self.references(camera, segment_poses)
         report('render')
         renders = [self.memory.render(camera, pose) for pose in segment_poses]
+        report('retrieve')
+        reference_ids = self.references(camera, segment_poses, renders)
         report('generate')
         capture = np.stack([_resized(self.bank[view_id].rgb, camera)
                             for view_id in reference_ids])
@@ -201,17 +202,19 @@ class ReconstructionLoop:
             return output.images, output.model_images
         return self.generator.generate(*arguments, render_depths=depths), None
 
-    def references(self, camera: PinholeCamera, segment_poses) -> list:
+    def references(self, camera: PinholeCamera, segment_poses, renders=None) -> list:
         """Return the capture view ids for a segment: retrieved, else the nearest views.
 
         Retrieval needs memory points seen by the segment; where it sees
         nothing the memory knows (a view into the void), the capture views
         nearest the segment's centre stand in, so the generator always has
-        context.
+        context. ``renders``: the memory already rendered at the segment's
+        poses (the loop's own renders), read instead of rendering again.
         """
-        retrieved = [view_id for view_id in retrieve_views(
-            self.memory, camera, segment_poses, self.config.capture_views)
-            if view_id in self.bank]
+        chosen = (retrieve_views(self.memory, camera, segment_poses, self.config.capture_views)
+                  if renders is None else
+                  retrieve_views_for_renders(self.memory, renders, self.config.capture_views))
+        retrieved = [view_id for view_id in chosen if view_id in self.bank]
         if retrieved:
             return retrieved
         centre = np.mean([pose[:3, 3] for pose in segment_poses], axis=0)
@@ -230,7 +233,7 @@ def trajectory_coverage(memory: GeometryMemory, camera: PinholeCamera, poses,
     poses = _checked_poses(poses)
     if camera.width > width:
         camera = camera.scaled(width, max(1, round(camera.height * width / camera.width)))
-    return float(np.mean([memory.render(camera, pose).mask.mean() for pose in poses]))
+    return float(np.mean([memory.coverage(camera, pose).mean() for pose in poses]))
 
 
 def _checked_poses(poses) -> np.ndarray:

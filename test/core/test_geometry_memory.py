@@ -57,6 +57,23 @@ def test_render_of_an_inserted_view_has_no_holes(memory, frames):
     assert interior.mean() > 0.995
 
 
+def test_coverage_is_the_render_mask_at_every_splat_size(memory, frames):
+    """Near and far views (splats of 1 to 9 pixels), partly off the image edges."""
+    camera = default_camera()
+    small = camera.scaled(80, 60)
+    poses = [pose for _, _, pose in frames[1::3]]
+    backed_off = frames[0][2].copy()
+    backed_off[:3, 3] -= 1.5 * backed_off[:3, 2]   # 1.5 m back along its view axis
+    shares = []
+    for view_camera in (camera, small):
+        for pose in poses + [backed_off]:
+            mask = memory.render(view_camera, pose).mask
+            coverage = memory.coverage(view_camera, pose)
+            assert coverage.dtype == bool and np.array_equal(coverage, mask)
+            shares.append(mask.mean())
+    assert min(shares) < 0.95 and max(shares) > 0.5   # views with holes among them
+
+
 def test_point_index_and_depth_agree(memory, frames):
     camera = default_camera()
     render = memory.render(camera, frames[2][2])

@@ -12,6 +12,7 @@ from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.procedural_scene import ROOM_SIZE
 from anyrecon_ros.core.retrieval import projection_counts
 from anyrecon_ros.core.retrieval import retrieve_views
+from anyrecon_ros.core.retrieval import retrieve_views_for_renders
 from anyrecon_ros.core.retrieval import select_covering_views
 from anyrecon_ros.core.transforms import look_at
 
@@ -64,6 +65,21 @@ def test_segment_retrieval_is_a_capped_union(walled_memory):
     both = retrieve_views(memory, NARROW, [target, behind], k=4)
     assert set(both) == set(FRONT_VIEWS) | set(BEHIND_VIEWS)
     assert len(retrieve_views(memory, NARROW, [target, behind], k=3)) == 3
+
+
+def test_retrieval_from_existing_renders_chooses_as_rendering_does(walled_memory):
+    """The loop's own renders of a segment give the same views, occlusion included."""
+    memory, target = walled_memory
+    y = target[1, 3]
+    behind = look_at([2 * ROOM_SIZE[0] - 1.0, y, 1.3], [ROOM_SIZE[0], y, 1.3])
+    # retrieve_views judges at 160 px across; renders at that size see the same points.
+    small = NARROW.scaled(160, 120)
+    for poses in ([target], [target, behind]):
+        renders = [memory.render(small, pose) for pose in poses]
+        assert (retrieve_views_for_renders(memory, renders, k=4)
+                == retrieve_views(memory, NARROW, poses, k=4))
+    assert set(retrieve_views_for_renders(memory, [memory.render(small, target)], k=4)) == set(
+        FRONT_VIEWS)
 
 
 def test_greedy_selection_prefers_new_coverage():

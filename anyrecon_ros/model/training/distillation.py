@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from anyrecon_ros.model.models.transformer import pack_conditioning
 from anyrecon_ros.model.pipelines.scheduling import DISTILLED_SIGMAS
-from anyrecon_ros.model.pipelines.scheduling import SHIFT
+from anyrecon_ros.model.pipelines.scheduling import schedule_sigmas
 from anyrecon_ros.model.training.data import DataConfig
 from anyrecon_ros.model.training.data import encode_sample
 from anyrecon_ros.model.training.data import EncodedSample
@@ -44,8 +44,7 @@ from anyrecon_ros.model.training.flow_matching import shifted_sigma
 
 def student_sigmas() -> torch.Tensor:
     """Return the student's noise levels: the official 4 (1, 0.9375, 0.8333, 0.625), then 0."""
-    unshifted = torch.tensor(DISTILLED_SIGMAS)
-    return torch.cat([SHIFT * unshifted / (1 + (SHIFT - 1) * unshifted), torch.zeros(1)])
+    return schedule_sigmas(len(DISTILLED_SIGMAS))
 
 
 def predict_clean(model, latents, sigma, encoded: EncodedSample) -> torch.Tensor:

@@ -45,7 +45,6 @@ import copy
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
-import functools
 import json
 import math
 from pathlib import Path
@@ -71,7 +70,7 @@ from anyrecon_ros.model.models.vae import encode_unnormalised
 from anyrecon_ros.model.models.vae import latent_channels
 from anyrecon_ros.model.models.vae import to_unit_range
 from anyrecon_ros.model.pipelines.scheduling import make_scheduler
-from anyrecon_ros.model.pipelines.scheduling import set_steps
+from anyrecon_ros.model.pipelines.scheduling import schedule_sigmas
 from anyrecon_ros.model.pipelines.scheduling import SHIFT
 from anyrecon_ros.model.training.data import check_training_path
 from anyrecon_ros.model.training.data import collate
@@ -104,15 +103,9 @@ def unseen_weights(mask: torch.Tensor, unseen_weight: float) -> torch.Tensor:
                        torch.full_like(mask[:, :1], float(unseen_weight)))
 
 
-@functools.lru_cache(maxsize=None)
 def start_sigma(start_step: int, steps: int = 4) -> float:
-    """Return the noise level a pipeline with ``start_step`` starts at (the sampler's schedule).
-
-    Cached: every refinement step asks for the same level.
-    """
-    scheduler = make_scheduler()
-    set_steps(scheduler, steps)
-    return float(scheduler.sigmas[min(start_step, steps - 1)])
+    """Return the noise level a pipeline with ``start_step`` starts at (the sampler's schedule)."""
+    return float(schedule_sigmas(steps)[min(start_step, steps - 1)])
 
 
 def flow_matching_loss(transformer, encoded: EncodedSample, generator=None,
