@@ -33,6 +33,10 @@ def add_parser(commands) -> None:
     add_mapping_arguments(evaluation, 'input views')
     evaluation.add_argument('--frames', type=int, default=100,
                             help='frames of a synthetic:SEED scene (default 100)')
+    evaluation.add_argument('--loop-path', choices=('planner', 'targets'), default='planner',
+                            help='what the two loops generate along: the path through the '
+                                 'targets at the density the planner gives trajectories '
+                                 '(default), or the targets alone')
     add_generator_arguments(evaluation)
     evaluation.set_defaults(run=run)
 
@@ -44,7 +48,8 @@ def run(args) -> int:
     from anyrecon_ros.loop.evaluation import report_markdown
     settings = EvalSettings(inputs=args.inputs, targets=args.targets, width=args.width,
                             mapping_width=args.mapping_width, stereo_width=args.stereo_width,
-                            frames=args.frames, generator=generator_settings(args))
+                            frames=args.frames, loop_path=args.loop_path,
+                            generator=generator_settings(args))
     metrics = evaluate(args.scene, args.out, settings,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(report_markdown(metrics))

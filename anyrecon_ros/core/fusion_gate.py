@@ -18,18 +18,20 @@ draws noise (or a good one that fails on one view) never damages the map:
    default: 21-26 dB blurred). A view
    the render barely covers cannot be checked this way and is rejected too
    (``unverifiable``).
-2. **Its new pixels agree with the neighbouring views.** Each pixel the
-   render did not cover is carried, with its completed depth, into the
-   previous and next generated views of the segment; it is kept where some
-   neighbour shows the same surface (depth within ``max_depth_disagreement``)
-   in the same colour (mean difference at most ``max_colour_difference``).
-   Pixels no neighbour confirms are rejected.
+2. **Its new pixels agree with other views.** Each pixel the render did not
+   cover is carried, with its completed depth, into the nearest generated
+   view of the segment on each side that is far enough for ``min_parallax``
+   (see :func:`confirming_views`); it is kept where one of them shows the
+   same surface (depth within ``max_depth_disagreement``) in the same colour
+   (mean difference at most ``max_colour_difference``). Pixels no such view
+   confirms are rejected.
 
 Rejected pixels get no depth (NaN), so nothing downstream fuses them; the
 verdicts are counted by the loop, the nodes and the evaluation.
 """
 
 from dataclasses import dataclass
+import math
 
 import cv2
 import numpy as np
@@ -62,6 +64,10 @@ class GateConfig:
     max_depth_disagreement: float = setting(
         0.05, 'Largest relative depth difference at which a neighbouring generated view shows '
         'the same surface.', (0.0, 1.0))
+    min_parallax: float = setting(
+        math.radians(5.0), "Least angle (at the view's median depth) between a generated view "
+        'and a neighbour that confirms its new pixels; nearer views are passed over.',
+        (0.0, math.radians(45.0)), in_degrees=True)
 
     def __post_init__(self):
         check_ranges(self)
@@ -130,14 +136,38 @@ def gate_segment(camera: PinholeCamera, poses, images, depths, renders,
             verdict = ACCEPTED
         fused = np.zeros(depth.shape, bool)
         if verdict == ACCEPTED:
-            neighbours = [other for other in (index - 1, index + 1) if 0 <= other < len(images)]
             confirmed = np.zeros(depth.shape, bool)
-            for other in neighbours:
+            for other in confirming_views(poses, index, depth, config.min_parallax):
                 confirmed |= _confirmed_by(camera, poses[index], image, depth, poses[other],
                                            images[other], depths[other], config)
             fused = has_depth & (render.mask | confirmed)
         verdicts.append(GateVerdict(verdict, psnr, fused, int(np.sum(has_depth & ~fused))))
     return verdicts
+
+
+def confirming_views(poses, index: int, depth, min_parallax: float) -> list:
+    """Return the views of a segment that may confirm view ``index``'s new pixels.
+
+    They are the nearest on each side whose camera centre is far enough for
+    ``min_parallax`` (radians) at the view's median depth. Views closer than
+    that see a wrong depth almost where the right one would be, so their
+    agreement proves nothing; a view that only turned (no baseline) is never
+    one.
+    """
+    finite = depth[np.isfinite(depth)]
+    if not finite.size:
+        return []
+    centre = poses[index][:3, 3]
+    baseline = float(np.median(finite)) * np.tan(min_parallax)
+    chosen = []
+    for step in (-1, 1):
+        other = index + step
+        while 0 <= other < len(poses):
+            if np.linalg.norm(poses[other][:3, 3] - centre) >= max(baseline, 1e-9):
+                chosen.append(other)
+                break
+            other += step
+    return chosen
 
 
 def _confirmed_by(camera, pose, image, depth, other_pose, other_image, other_depth,

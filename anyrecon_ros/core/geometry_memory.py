@@ -192,13 +192,22 @@ class GeometryMemory:
         """Fuse a captured keyframe or a generated view where it has depth; return voxels touched.
 
         A ``GeneratedFrame`` goes in as GENERATED (the lower generated
-        weight), a ``CaptureView`` as CAPTURED and recorded as an observer of
+        weight), only where its conditioning render was empty (``mask``
+        False), a ``CaptureView`` as CAPTURED and recorded as an observer of
         its voxels. ``confidence`` scales each pixel's weight as in ``insert``.
+
+        Where the render covered a generated view, its depth is the render's
+        own: the nearest point of each pixel, a little in front of the surface
+        wherever a pixel spans several points. Fusing that back moved surfaces
+        toward the camera segment after segment (along a 105-view path through
+        a procedural scene, 5 % of those pixels ended 5-7 cm off the mesh from
+        the second segment on), and adds nothing the memory did not hold.
         """
         if view.depth is None:
             return 0
         if isinstance(view, GeneratedFrame):
-            return self.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
+            new = np.where(view.mask, np.nan, view.depth).astype(np.float32)
+            return self.insert(view.rgb, new, view.camera, view.camera_to_world,
                                origin=GENERATED, confidence=confidence)
         return self.insert(view.rgb, view.depth, view.camera, view.camera_to_world,
                            view_id=view.view_id, origin=CAPTURED, confidence=confidence)

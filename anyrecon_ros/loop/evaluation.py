@@ -48,6 +48,8 @@ from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.mapping import MappingConfig
+from anyrecon_ros.core.planning import CoverageConfig
+from anyrecon_ros.core.planning import densify_path
 from anyrecon_ros.core.scene_io.working_scene import MAPPING_WIDTH
 from anyrecon_ros.core.scene_io.working_scene import SYNTHETIC_FRAMES
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
@@ -61,6 +63,8 @@ from anyrecon_ros.model.pipelines.generator import ViewGenerator
 METHODS = ('render', 'inpaint', 'background_fill', 'anyrecon', 'inpaint_loop')
 # The methods that ran the loop, each on its own copy of the starting memory.
 LOOP_METHODS = ('anyrecon', 'inpaint_loop')
+# What the loops generate along (see loop_path).
+LOOP_PATHS = ('planner', 'targets')
 # Chamfer distance: points sampled on the ground-truth mesh.
 MESH_SAMPLES = 200_000
 # A target pixel is seen by a capture view when its ground-truth point lands in
@@ -85,11 +89,33 @@ class EvalSettings:
     # default; wider matched worse on every RGB-only scene measured, docs/evaluation.md).
     stereo_width: int = MappingConfig.depth_estimation_width
     frames: int = SYNTHETIC_FRAMES  # frames of a synthetic:SEED scene's camera loop
+    loop_path: str = 'planner'    # what the loops generate along: one of LOOP_PATHS
     memory: MemoryConfig = field(default_factory=lambda: MemoryConfig(voxel_size=0.02))
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
 
 
 # ---- splits ----------------------------------------------------------------------------
+
+
+def loop_path(target_poses, kind: str, units) -> tuple:
+    """Return the poses the loops generate along, and the index of each target among them.
+
+    ``'targets'``: the targets alone, in order. ``'planner'``: the path
+    through them in order, sampled as densely as the planner samples the
+    generator's trajectories (``CoverageConfig``'s largest step and turn; the
+    step in the scene's ``units``). That is how the generator node runs: its
+    neighbouring views overlap, which the fusion gate needs to confirm the
+    pixels the memory did not cover; targets far apart see such pixels from
+    no other view, so no new pixel is fused (docs/evaluation.md).
+    """
+    poses = np.asarray(target_poses, np.float64)
+    if kind == 'targets':
+        return poses, np.arange(len(poses))
+    if kind != 'planner':
+        raise ValueError(f'loop path must be one of {", ".join(LOOP_PATHS)}, got {kind!r}')
+    planner = CoverageConfig()
+    return densify_path(poses, planner.max_translation_step * units.scale,
+                        planner.max_rotation_step)
 
 
 def split_frames(count: int, inputs: str, targets: str):
@@ -390,7 +416,8 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     before = GeometryMemory.from_state_dict(memory.state_dict())
     renders = [before.render(scene.camera, truth.camera_to_world) for truth in truths]
     inpainted = [inpaint_render(render) for render in renders]
-    poses = [truth.camera_to_world for truth in truths]
+    path, target_at = loop_path([truth.camera_to_world for truth in truths], settings.loop_path,
+                                scene.units)
     config = LoopConfig(generation_width=scene.camera.width)
     # Each loop fills its own copy of the starting memory; the bank is only read.
     memories = {'anyrecon': memory,
@@ -405,8 +432,8 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
     for name in LOOP_METHODS:
         progress(f'anyrecon eval: the {name} loop')
         loop = ReconstructionLoop(memories[name], bank, generators[name], config)
-        generated = loop.run(scene.camera, poses, progress=ProgressPrinter())
-        predictions[name] = [_at_size(frame, scene.camera) for frame in generated]
+        generated = loop.run(scene.camera, path, progress=ProgressPrinter())
+        predictions[name] = [_at_size(generated[index], scene.camera) for index in target_at]
         gate[name] = {key: int(value) for key, value in
                       sorted(getattr(loop, 'gate_counts', {}).items())}
     per_view = [_view_metrics(index, truth, render, {name: predictions[name][i]
@@ -417,6 +444,7 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                'resolution': [scene.camera.width, scene.camera.height],
                'mapping_resolution': [mapping.width, mapping.height],
                'units': _units_record(scene.units), 'memory_points': len(before),
+               'loop_path': settings.loop_path, 'loop_views': len(path),
                'generator_trained': generator.trained,
                'seen_depth_tolerance': SEEN_DEPTH_TOLERANCE,
                'methods': {name: _means(per_view, name) for name in METHODS},
@@ -535,7 +563,8 @@ def report_markdown(metrics: dict) -> str:
             cells.append(_cell(metrics['chamfer'][name]))
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     lines += ['', '`inpaint_loop` is the same loop as `anyrecon` with Telea inpainting as its '
-              'generator.' + _gate_sentence(metrics), ''] + _unseen_lines(metrics)
+              'generator.' + _path_sentence(metrics) + _gate_sentence(metrics), '']
+    lines += _unseen_lines(metrics)
     lines += _map_lines(metrics)
     lines += ['Each row of `compare.png` is one target: ground truth, render (holes tinted), '
               'inpaint, background_fill, anyrecon, inpaint_loop.',
@@ -555,6 +584,15 @@ def _mapping_sentence(metrics: dict) -> str:
     near, far = units['stereo_range']
     return (text + f' (scene units, {units["scale"]:.4g} per nominal metre from its '
             f'{units["source"]}; stereo searched {near:.4g}-{far:.4g})')
+
+
+def _path_sentence(metrics: dict) -> str:
+    """Return what the loops generated along."""
+    if metrics['loop_path'] == 'targets':
+        return ' Both loops generate the targets alone.'
+    return (f' Both loops generate {metrics["loop_views"]} views along the path through the '
+            'targets, as densely as the planner samples trajectories; the views at the targets '
+            'are the ones measured.')
 
 
 def _gate_sentence(metrics: dict) -> str:

@@ -7,9 +7,10 @@ For each segment of the trajectory: render the memory into every view
 renders show, run the generator, complete the depth of each generated view
 from the rendered depth, pass it through the fusion gate
 (``core.fusion_gate``: the view must reproduce its render, its new pixels
-must agree with the neighbouring views), and fuse what passed into the
-memory as GENERATED geometry (lower weight than captured data) before the
-next segment, so later segments render, and are conditioned on, what earlier
+must agree with views of the segment seen with parallax), and fuse the new
+pixels that passed into the memory as GENERATED geometry (lower weight than
+captured data; what the render covered stays as the memory held it) before
+the next segment, so later segments render, and are conditioned on, what earlier
 ones filled in. A rejected view is returned without depth, and counted.
 
 The offline command, the demo, the evaluation and the generator node all run
@@ -170,8 +171,10 @@ class ReconstructionLoop:
             report('fuse')
             verdict = verdicts[offset]
             self.gate_counts[f'views_{verdict.verdict}'] += 1
-            self.gate_counts['pixels_fused'] += int(verdict.fused.sum())
-            # The new geometry: fused pixels the memory did not cover.
+            # Accepted pixels with depth, the covered ones included (the frame
+            # keeps their depth) ...
+            self.gate_counts['pixels_accepted'] += int(verdict.fused.sum())
+            # ... of which the memory takes in only those it did not cover.
             self.gate_counts['new_pixels_fused'] += int(
                 (verdict.fused & ~renders[offset].mask).sum())
             self.gate_counts['pixels_rejected'] += verdict.rejected_pixels

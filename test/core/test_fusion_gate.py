@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from anyrecon_ros.core.fusion_gate import ACCEPTED
+from anyrecon_ros.core.fusion_gate import confirming_views
 from anyrecon_ros.core.fusion_gate import gate_segment
 from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.fusion_gate import masked_psnr
@@ -25,8 +26,8 @@ def segment():
     scene = ProceduralScene(seed=1)
     path = scene.camera_path(8)
     start = path[0]
-    poses = [look_at(start[:3, 3] + [0.0, 0.03 * i, 0.0],
-                     start[:3, 3] + [0.0, 0.03 * i, 0.0] + start[:3, 2]) for i in range(5)]
+    poses = [look_at(start[:3, 3] + [0.0, 0.1 * i, 0.0],
+                     start[:3, 3] + [0.0, 0.1 * i, 0.0] + start[:3, 2]) for i in range(5)]
     truths = [scene.capture_view(CAMERA, pose, index) for index, pose in enumerate(poses)]
     memory = GeometryMemory()
     for view in truths:
@@ -78,7 +79,7 @@ def test_texture_invented_where_the_memory_saw_nothing_is_not_fused(segment):
 def test_a_blend_does_not_hide_a_colour_cast_of_the_model(segment):
     """Blended 0.3 / 0.7 with the truth, a model's colour cast passes; its own output does not."""
     poses, truths, renders = segment
-    cast = [np.clip(view.rgb.astype(int) + (15, -10, 12), 0, 255).astype(np.uint8)
+    cast = [np.clip(view.rgb.astype(int) + (10, -7, 8), 0, 255).astype(np.uint8)
             for view in truths]
     blended = [np.round(0.3 * model + 0.7 * view.rgb).astype(np.uint8)
                for model, view in zip(cast, truths)]
@@ -100,6 +101,20 @@ def test_a_view_the_memory_barely_covers_cannot_be_checked(segment):
     verdicts = gate_segment(CAMERA, poses, [view.rgb for view in truths],
                             [view.depth for view in truths], renders, config)
     assert {verdict.verdict for verdict in verdicts} == {UNVERIFIABLE}
+
+
+def test_new_pixels_are_confirmed_only_by_views_with_parallax():
+    """Views 5 cm apart at 2 m: 5 degrees of parallax needs 17.5 cm, four steps away."""
+    poses = np.stack([look_at([0.05 * i, 0.0, 1.0], [0.05 * i, 2.0, 1.0]) for i in range(12)])
+    depth = np.full((4, 4), 2.0)
+    assert confirming_views(poses, 5, depth, np.radians(5.0)) == [1, 9]
+    assert confirming_views(poses, 10, depth, np.radians(5.0)) == [6]   # none beyond the end
+    assert confirming_views(poses, 5, depth, 0.0) == [4, 6]   # no parallax asked: neighbours
+    # A camera that only turns never has the baseline to check a depth.
+    turning = np.stack([look_at([0.0, 0.0, 1.0], [np.sin(a), np.cos(a), 1.0])
+                        for a in np.radians(np.arange(0, 60, 5))])
+    assert confirming_views(turning, 5, depth, np.radians(5.0)) == []
+    assert confirming_views(poses, 5, np.full((4, 4), np.nan), np.radians(5.0)) == []
 
 
 def test_masked_psnr():

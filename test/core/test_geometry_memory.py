@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The geometry memory fuses depth maps, renders with a z-buffer and stays bounded."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from anyrecon_ros.core.geometry_memory import voxel_keys
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.scene_io import read_posed_scene
+from anyrecon_ros.core.view_bank import GeneratedFrame
 
 
 @pytest.fixture(scope='module')
@@ -72,6 +74,28 @@ def test_coverage_is_the_render_mask_at_every_splat_size(memory, frames):
             assert coverage.dtype == bool and np.array_equal(coverage, mask)
             shares.append(mask.mean())
     assert min(shares) < 0.95 and max(shares) > 0.5   # views with holes among them
+
+
+def test_a_generated_view_adds_geometry_only_where_its_render_was_empty(frames):
+    """Covered pixels carry the render's own depth: fusing it again would only drift."""
+    camera = default_camera().scaled(96, 72)
+    pose = frames[0][2]
+    view = ProceduralScene(seed=0).capture_view(camera, pose, 0)
+    seen = np.zeros(view.depth.shape, bool)
+    seen[:, :48] = True   # the render covered the left half
+    memory = GeometryMemory(MemoryConfig(voxel_size=0.02))
+    frame = GeneratedFrame(segment_id=0, index=0, rgb=view.rgb, mask=seen, camera=camera,
+                           camera_to_world=pose, depth=view.depth)
+    assert memory.insert_view(frame) > 0
+    assert np.all(memory.origins == GENERATED)
+    # Every point projects into the right half, where the render was empty.
+    world_to_camera = np.linalg.inv(pose)
+    local = memory.positions @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    u = camera.fx * local[:, 0] / local[:, 2] + camera.cx
+    assert u.min() > 47 - 1.0
+    everything = GeometryMemory(MemoryConfig(voxel_size=0.02))
+    everything.insert_view(replace(frame, mask=np.zeros_like(seen)))
+    assert len(everything) > 1.5 * len(memory)
 
 
 def test_point_index_and_depth_agree(memory, frames):

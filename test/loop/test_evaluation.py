@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from anyrecon_ros.cli.main import build_parser
 from anyrecon_ros.cli.main import main
 from anyrecon_ros.core.geometry_memory import CAPTURED
 from anyrecon_ros.core.geometry_memory import GENERATED
@@ -20,7 +21,9 @@ from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.scene_io import open_scene
 from anyrecon_ros.core.scene_io import write_posed_scene
 from anyrecon_ros.core.scene_io import write_transforms_json
+from anyrecon_ros.core.scene_io.units import METRIC_UNITS
 from anyrecon_ros.core.scene_io.units import scaled_scene
+from anyrecon_ros.core.scene_io.units import SceneUnits
 from anyrecon_ros.core.scene_io.working_scene import WorkingScene
 from anyrecon_ros.core.transforms import look_at
 from anyrecon_ros.loop.evaluation import accuracy
@@ -28,6 +31,8 @@ from anyrecon_ros.loop.evaluation import chamfer_distance
 from anyrecon_ros.loop.evaluation import completeness
 from anyrecon_ros.loop.evaluation import depth_errors
 from anyrecon_ros.loop.evaluation import LOOP_METHODS
+from anyrecon_ros.loop.evaluation import loop_path
+from anyrecon_ros.loop.evaluation import LOOP_PATHS
 from anyrecon_ros.loop.evaluation import map_quality
 from anyrecon_ros.loop.evaluation import METHODS
 from anyrecon_ros.loop.evaluation import psnr
@@ -226,6 +231,11 @@ def test_eval_on_a_small_procedural_scene(tmp_path):
     assert main(['eval', '--scene', 'synthetic:1', '--frames', '30', '--out',
                  str(tmp_path), '--width', '128']) == 0
     metrics = _check(tmp_path, targets=2, chamfer=True, depth=True)
+    # The loops ran along the path between the two targets, one view per 5 cm or 3 degrees.
+    assert metrics['loop_path'] == 'planner' and metrics['loop_views'] > 2
+    for counts in metrics['fusion_gate'].values():
+        assert sum(value for key, value in counts.items()
+                   if key.startswith('views_')) == metrics['loop_views']
     render, inpaint = metrics['methods']['render'], metrics['methods']['inpaint']
     # Exact input depth: the memory's render is metrically right where it covers.
     assert render['depth_abs_rel'] < 0.05
@@ -256,6 +266,30 @@ def test_the_commands_mapping_defaults_are_the_librarys():
     assert options.MAPPING_WIDTH == OfflineSettings().mapping_width
     assert options.STEREO_WIDTH == MappingConfig().depth_estimation_width
     assert options.STEREO_WIDTH == EvalSettings().stereo_width
+    parsed = build_parser().parse_args(['eval', '--scene', 'synthetic:0'])
+    assert parsed.loop_path == EvalSettings().loop_path and EvalSettings().loop_path in LOOP_PATHS
+
+
+def test_the_loop_path_runs_through_the_targets_at_the_planners_density():
+    """0.5 m and a 10 degree turn apart, the planner's 5 cm steps: 10 steps a gap."""
+    first = look_at([0.0, 0.0, 1.0], [0.0, 2.0, 1.0])
+    second = look_at([0.5, 0.0, 1.0], [0.0, 2.0, 1.0])
+    third = look_at([1.0, 0.0, 1.0], [0.9, 2.0, 1.0])
+    targets = np.stack([first, second, third])
+    path, at = loop_path(targets, 'planner', METRIC_UNITS)
+    assert at.tolist() == [0, 10, 20] and len(path) == 21
+    assert np.allclose(path[at], targets)
+    steps = np.linalg.norm(np.diff(path[:, :3, 3], axis=0), axis=1)
+    assert steps.max() <= 0.05 + 1e-9
+    # In a scene 20 times smaller (20 units a nominal metre), the same path.
+    scaled = targets.copy()
+    scaled[:, :3, 3] *= 20
+    assert loop_path(scaled, 'planner', SceneUnits(metric=False, scale=20.0))[1].tolist() == [
+        0, 10, 20]
+    alone, at = loop_path(targets, 'targets', METRIC_UNITS)
+    assert np.array_equal(alone, targets) and at.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match='loop path must be one of planner, targets'):
+        loop_path(targets, 'sparse', METRIC_UNITS)
 
 
 def test_eval_refuses_a_bad_scene(tmp_path, capsys):

@@ -62,11 +62,16 @@ def _memory_and_bank(scene, views=4):
     return memory, bank
 
 
-def _turn_in_place(start_pose, frames, degrees=150.0):
-    """Poses turning about the vertical axis from ``start_pose``: into unseen space."""
-    centre = start_pose[:3, 3]
+def _turn_in_place(start_pose, frames, degrees=150.0, step=0.0):
+    """Poses turning about the vertical axis from ``start_pose``: into unseen space.
+
+    ``step`` > 0 also moves each pose that many metres to the start pose's
+    right: the baseline the fusion gate needs to confirm new pixels (a camera
+    that only turns cannot check a depth).
+    """
     poses = []
-    for angle in np.radians(np.linspace(0.0, degrees, frames)):
+    for frame, angle in enumerate(np.radians(np.linspace(0.0, degrees, frames))):
+        centre = start_pose[:3, 3] + frame * step * start_pose[:3, 0]
         forward = start_pose[:3, 2]
         rotated = np.array([forward[0] * np.cos(angle) - forward[1] * np.sin(angle),
                             forward[0] * np.sin(angle) + forward[1] * np.cos(angle), forward[2]])
@@ -77,7 +82,7 @@ def _turn_in_place(start_pose, frames, degrees=150.0):
 def test_loop_fills_the_memory_segment_by_segment(scene):
     memory, bank = _memory_and_bank(scene)
     captured_before = memory.count(CAPTURED)
-    poses = _turn_in_place(bank[3].camera_to_world, 13)
+    poses = _turn_in_place(bank[3].camera_to_world, 13, degrees=90.0, step=0.1)
     coverage_before = trajectory_coverage(memory, CAMERA, poses)
     generator = RecordingGenerator()
     loop = ReconstructionLoop(memory, bank, generator,
@@ -124,7 +129,7 @@ def test_noise_is_generated_and_reported_but_never_fused(scene):
     updates = []
     frames = loop.run(CAMERA, poses, progress=updates.append)
     assert len(frames) == 9 and all(frame.depth is None for frame in frames)
-    assert updates[-1].rejected_views == 9 and loop.gate_counts['pixels_fused'] == 0
+    assert updates[-1].rejected_views == 9 and loop.gate_counts['pixels_accepted'] == 0
     after = memory.state_dict()
     assert all(np.array_equal(before[name], after[name]) for name in ('positions', 'colours'))
     # The untrained model still runs the 4-step schedule per segment.

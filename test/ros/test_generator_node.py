@@ -37,9 +37,11 @@ def _keyframes(count=3):
 
 
 def _turn(start_pose, frames):
-    centre, forward = start_pose[:3, 3], start_pose[:3, 2]
+    """Turn while stepping 10 cm a frame sideways: the fusion gate needs the baseline."""
+    forward = start_pose[:3, 2]
     poses = []
-    for angle in np.radians(np.linspace(0.0, 120.0, frames)):
+    for frame, angle in enumerate(np.radians(np.linspace(0.0, 120.0, frames))):
+        centre = start_pose[:3, 3] + 0.1 * frame * start_pose[:3, 0]
         direction = np.array([forward[0] * np.cos(angle) - forward[1] * np.sin(angle),
                               forward[0] * np.sin(angle) + forward[1] * np.cos(angle),
                               forward[2]])
