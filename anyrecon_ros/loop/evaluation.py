@@ -10,10 +10,11 @@ produced five ways: ``render`` (the memory rendered into it), ``inpaint``
 depth-aware classical fill the default generator is conditioned on and
 blended with: what the model adds over it is the difference to
 ``anyrecon``), ``anyrecon`` (the closed loop along the path through the
-targets, see :func:`loop_path`, with the configured generator) and ``inpaint_loop`` (the same loop, from the same starting
-memory, with Telea inpainting as its generator: the classical baseline of the
-whole system). Images are compared at the generator's working resolution
-(larger images are resized first; distorted ones were undistorted on load),
+targets, see :func:`loop_path`, with the configured generator) and
+``inpaint_loop`` (the same loop, from the same starting memory, with Telea
+inpainting as its generator: the classical baseline of the whole system).
+Images are compared at the generator's working resolution (larger images
+are resized first; distorted ones were undistorted on load),
 while the input views are mapped (multi-view stereo, the memory) at their
 own resolution up to ``mapping_width``. A scene without depth is in its own
 units and is measured in nominal metres (``core.scene_io.units``); an input
