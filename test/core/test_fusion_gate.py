@@ -48,6 +48,12 @@ def test_a_faithful_view_is_fused_where_its_neighbours_agree(segment):
     assert middle.render_psnr > 24.0
     # Most of what the memory did not see is confirmed by a neighbour.
     assert middle.fused[~render.mask].mean() > 0.5
+    # Every judge up to max_parallax may confirm: more than the nearest one alone does.
+    nearest_only = gate_segment(CAMERA, poses, [view.rgb for view in truths],
+                                [view.depth for view in truths], renders,
+                                GateConfig(max_parallax=GateConfig().min_parallax))
+    assert (sum(verdict.fused.sum() for verdict in verdicts)
+            > sum(verdict.fused.sum() for verdict in nearest_only))
 
 
 def test_noise_is_rejected_and_its_depth_never_fused(segment):
@@ -115,6 +121,25 @@ def test_new_pixels_are_confirmed_only_by_views_with_parallax():
                         for a in np.radians(np.arange(0, 60, 5))])
     assert confirming_views(turning, 5, depth, np.radians(5.0)) == []
     assert confirming_views(poses, 5, np.full((4, 4), np.nan), np.radians(5.0)) == []
+
+
+def test_views_up_to_the_largest_parallax_confirm_too():
+    """At 2 m, 5 to 10 degrees is 17.5 to 35.3 cm: four to seven steps of 5 cm on each side."""
+    poses = np.stack([look_at([0.05 * i, 0.0, 1.0], [0.05 * i, 2.0, 1.0]) for i in range(20)])
+    depth = np.full((4, 4), 2.0)
+    assert confirming_views(poses, 10, depth, np.radians(5.0), np.radians(10.0)) == [
+        6, 5, 4, 3, 14, 15, 16, 17]
+    # Near the end of the segment only what is there.
+    assert confirming_views(poses, 17, depth, np.radians(5.0), np.radians(10.0)) == [
+        13, 12, 11, 10]
+    # The nearest view past the least parallax confirms even beyond the largest.
+    sparse = poses[::8]   # 40 cm apart
+    assert confirming_views(sparse, 1, depth, np.radians(5.0), np.radians(10.0)) == [0, 2]
+
+
+def test_the_largest_parallax_is_at_least_the_least():
+    with pytest.raises(ValueError, match='max_parallax'):
+        GateConfig(min_parallax=np.radians(10.0), max_parallax=np.radians(5.0))
 
 
 def test_masked_psnr():
