@@ -332,7 +332,8 @@ def map_long_run(args, map_path: Path) -> dict:
             for view_id in rng.integers(0, index + 1, READS):
                 session.bank[int(view_id)]
         if args.loop_every and index % args.loop_every == args.loop_every - 1:
-            loop = ReconstructionLoop(session.memory, session.bank, generator, loop_config)
+            loop = ReconstructionLoop(session.memory, session.bank, generator, loop_config,
+                                      render_fidelity=session.render_fidelity)
             for frame in loop.run(camera, _turning(pose, LOOP_POSES)):
                 if frame.depth is not None:
                     generated += session.add_generated(frame)

@@ -96,6 +96,15 @@ class MapSession:
         """Return the id the next selected keyframe gets."""
         return self.mapper.next_id
 
+    @property
+    def render_fidelity(self):
+        """Return the keyframes' median PSNR against the memory's render (None: not measured).
+
+        Measured on keyframes added since the session (re)started: a map
+        loaded from its file starts unmeasured, and the gate's fixed bar holds.
+        """
+        return self.mapper.render_fidelity.value()
+
     # ---- input -----------------------------------------------------------
 
     def add_frame(self, view: CaptureView) -> Optional[CaptureView]:

@@ -24,6 +24,7 @@ from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.depth.mvs import estimate_depth
 from anyrecon_ros.core.depth.mvs import MvsParameters
 from anyrecon_ros.core.depth.mvs import select_sources
+from anyrecon_ros.core.fusion_gate import RenderFidelity
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.keyframe_selection import KeyframeSelector
 from anyrecon_ros.core.view_bank import CaptureView
@@ -61,6 +62,8 @@ class Mapper:
     stereo partner, stereo failure, a view that cannot be fused).
     ``depth_range(view)`` returns the (near, far) depths stereo searches for
     a view, in the poses' units; None: the metric MvsParameters range.
+    ``render_fidelity`` measures each keyframe against the memory's render
+    before the keyframe is fused (the fusion gate's yardstick).
     """
 
     def __init__(self, memory: GeometryMemory, bank: ViewBank,
@@ -77,6 +80,7 @@ class Mapper:
         self.next_id = max(bank.ids(), default=-1) + 1
         # Keyframes kept without geometry (no stereo partner yet, or stereo failed).
         self.without_geometry = []
+        self.render_fidelity = RenderFidelity()
 
     def consider(self, view: CaptureView) -> Optional[CaptureView]:
         """Add ``view`` if it is a new keyframe; return the keyframe as stored, else None."""
@@ -93,6 +97,7 @@ class Mapper:
         if view.view_id in self.bank:
             raise ValueError(f'keyframe id {view.view_id} is already in the bank')
         view = undistorted(view)
+        self.render_fidelity.measure(self.memory, view)
         confidence = None
         if view.depth is None:
             view, confidence = self._with_stereo_depth(view)

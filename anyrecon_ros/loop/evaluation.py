@@ -430,9 +430,11 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                    'background_fill': [(background_fill(r.rgb, r.mask, r.depth), depth)
                                        for r, (_, depth) in zip(renders, inpainted)]}
     gate = {}
+    fidelity = mapper.render_fidelity.value()
     for name in LOOP_METHODS:
         progress(f'anyrecon eval: the {name} loop')
-        loop = ReconstructionLoop(memories[name], bank, generators[name], config)
+        loop = ReconstructionLoop(memories[name], bank, generators[name], config,
+                                  render_fidelity=fidelity)
         generated = loop.run(scene.camera, path, progress=ProgressPrinter())
         predictions[name] = [_at_size(generated[index], scene.camera) for index in target_at]
         gate[name] = {key: int(value) for key, value in
@@ -449,7 +451,11 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                'generator_trained': generator.trained,
                'seen_depth_tolerance': SEEN_DEPTH_TOLERANCE,
                'methods': {name: _means(per_view, name) for name in METHODS},
-               'per_view': per_view, 'fusion_gate': gate}
+               'per_view': per_view, 'fusion_gate': gate,
+               # The keyframes' median PSNR against the memory's render, and the
+               # bar generated views had to reach (fusion_gate.required_render_psnr).
+               'render_check': {'keyframe_render_psnr': fidelity,
+                                'required_render_psnr': loop.required_render_psnr}}
     if scene.procedural is not None:
         mesh = scene.procedural.mesh()
         # render and the fills add nothing to the starting memory.
@@ -609,8 +615,12 @@ def _gate_sentence(metrics: dict) -> str:
                          + (f' ({refused})' if refused else ''))
     if not parts:
         return ''
+    check = metrics.get('render_check', {})
+    bar = (f' (keyframes reproduced the memory\'s renders at {check["keyframe_render_psnr"]:.1f} '
+           f'dB; generated views had to reach {check["required_render_psnr"]:.1f} dB)'
+           if check.get('keyframe_render_psnr') is not None else '')
     return (' Views the fusion gate let into the memory: ' + '; '.join(parts) + '; a refused '
-            'view has no depth.')
+            'view has no depth' + bar + '.')
 
 
 def _unseen_lines(metrics: dict) -> list:

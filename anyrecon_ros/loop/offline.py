@@ -124,7 +124,8 @@ def run_offline(frames, out, settings: OfflineSettings = OfflineSettings(),
                                settings.coverage)
     before = GeometryMemory.from_state_dict(memory.state_dict())
     generator = ViewGenerator.load(settings.generator)
-    loop = ReconstructionLoop(memory, bank, generator, settings.loop)
+    loop = ReconstructionLoop(memory, bank, generator, settings.loop,
+                              render_fidelity=mapper.render_fidelity.value())
     frames_out = loop.run(camera, trajectory.poses,
                           progress=ProgressPrinter() if show_progress else None)
     # The map holds what was fused; generated/ shows every view the generator made.

@@ -30,6 +30,7 @@ from anyrecon_ros.core.config_fields import setting
 from anyrecon_ros.core.depth.completion import complete_depth
 from anyrecon_ros.core.fusion_gate import gate_segment
 from anyrecon_ros.core.fusion_gate import GateConfig
+from anyrecon_ros.core.fusion_gate import required_render_psnr
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.planning import cut_segments
 from anyrecon_ros.core.planning import segment_length_setting
@@ -93,16 +94,22 @@ class ReconstructionLoop:
     :class:`anyrecon_ros.model.pipelines.generator.ViewGenerator` (or anything with its
     ``generate`` and ``size_multiple``). ``gate_counts`` counts the fusion
     gate's verdicts over every run: views by verdict, and the pixels fused and
-    rejected.
+    rejected. ``render_fidelity``: how closely the keyframes reproduced the
+    memory's renders (``Mapper.render_fidelity.value()``; None: not
+    measured), which lowers the gate's render check on real scenes
+    (``required_render_psnr``, the bar used).
     """
 
     def __init__(self, memory: GeometryMemory, bank: ViewBank, generator,
-                 config: LoopConfig = LoopConfig(), gate: GateConfig = GateConfig()):
+                 config: LoopConfig = LoopConfig(), gate: GateConfig = GateConfig(),
+                 render_fidelity: Optional[float] = None):
         self.memory = memory
         self.bank = bank
         self.generator = generator
         self.config = config
         self.gate = gate
+        self.render_fidelity = render_fidelity
+        self.required_render_psnr = required_render_psnr(gate, render_fidelity)
         self.gate_counts = Counter()
 
     def generation_camera(self, camera: PinholeCamera) -> PinholeCamera:
@@ -166,7 +173,7 @@ class ReconstructionLoop:
                            completed.depth, np.nan).astype(np.float32)
                   for completed in completions]
         verdicts = gate_segment(camera, segment_poses, images, depths, renders, self.gate,
-                                model_images)
+                                model_images, self.render_fidelity)
         for offset in range(first_new - start, end - start):
             report('fuse')
             verdict = verdicts[offset]

@@ -201,7 +201,8 @@ class GeneratorNode(Node):
         self.trajectories_done = trajectory_id
         camera = self.session.bank.placements()[-1].camera
         loop = ReconstructionLoop(self.session.memory, self.session.bank, self.generator,
-                                  self.loop_config, self.gate_config)
+                                  self.loop_config, self.gate_config,
+                                  self.session.render_fidelity)
         self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
         self._cancel.clear()
 

@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The fusion gate keeps faithful generated views and refuses noise."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,12 +12,18 @@ from anyrecon_ros.core.fusion_gate import confirming_views
 from anyrecon_ros.core.fusion_gate import gate_segment
 from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.fusion_gate import masked_psnr
+from anyrecon_ros.core.fusion_gate import render_correlation
 from anyrecon_ros.core.fusion_gate import RENDER_MISMATCH
+from anyrecon_ros.core.fusion_gate import render_psnr
+from anyrecon_ros.core.fusion_gate import RenderFidelity
+from anyrecon_ros.core.fusion_gate import required_render_psnr
 from anyrecon_ros.core.fusion_gate import UNVERIFIABLE
 from anyrecon_ros.core.geometry_memory import GeometryMemory
+from anyrecon_ros.core.mapping import Mapper
 from anyrecon_ros.core.procedural_scene import default_camera
 from anyrecon_ros.core.procedural_scene import ProceduralScene
 from anyrecon_ros.core.transforms import look_at
+from anyrecon_ros.core.view_bank import ViewBank
 
 CAMERA = default_camera().scaled(96, 72)
 
@@ -140,6 +148,75 @@ def test_views_up_to_the_largest_parallax_confirm_too():
 def test_the_largest_parallax_is_at_least_the_least():
     with pytest.raises(ValueError, match='max_parallax'):
         GateConfig(min_parallax=np.radians(10.0), max_parallax=np.radians(5.0))
+
+
+def test_correlation_with_the_render_ignores_brightness_not_noise(segment):
+    _, truths, renders = segment
+    render = renders[2]
+    brighter = np.clip(render.rgb.astype(int) * 0.8 + 30, 0, 255).astype(np.uint8)
+    noise = np.random.default_rng(2).integers(0, 256, render.rgb.shape, np.uint8)
+    assert render_correlation(render.rgb, render) == pytest.approx(1.0)
+    assert render_correlation(brighter, render) > 0.99
+    assert render_correlation(truths[2].rgb, render) > 0.9
+    assert abs(render_correlation(noise, render)) < 0.2
+    assert render_correlation(np.full_like(render.rgb, 128), render) == 0.0
+
+
+def test_the_render_check_follows_the_keyframes_where_they_miss_the_render():
+    config = GateConfig()
+    assert required_render_psnr(config, None) == config.min_render_psnr
+    assert required_render_psnr(config, 40.0) == config.min_render_psnr
+    assert required_render_psnr(config, 20.0) == 20.0 - config.render_psnr_margin
+
+
+def test_keyframes_measure_how_faithful_the_memory_renders_are(segment):
+    """Exact keyframes reproduce the render; keyframes a pose off (real errors) do not."""
+    poses, truths, _ = segment
+    exact, shifted = RenderFidelity(), RenderFidelity()
+    memory = GeometryMemory()
+    memory.insert(truths[0].rgb, truths[0].depth, CAMERA, truths[0].camera_to_world)
+    assert RenderFidelity().measure(GeometryMemory(), truths[1]) is None   # nothing to render
+    for index in (1, 2, 3, 4):
+        exact.measure(memory, truths[index])
+        # The image of the previous pose, posed here: 10 cm off.
+        shifted.measure(memory, replace_rgb(truths[index], truths[index - 1].rgb))
+    assert exact.value() > GateConfig().min_render_psnr
+    assert shifted.value() < exact.value() - 5.0
+    assert len(exact.samples) == 4
+
+
+def test_the_mapper_measures_each_keyframe_before_fusing_it(segment):
+    _, truths, _ = segment
+    memory, bank = GeometryMemory(), ViewBank()
+    mapper = Mapper(memory, bank)
+    mapper.add_keyframe(truths[0])
+    assert mapper.render_fidelity.value() is None   # the first keyframe had no memory to meet
+    for view in truths[1:]:
+        mapper.add_keyframe(view)
+    assert len(mapper.render_fidelity.samples) == len(truths) - 1
+    assert mapper.render_fidelity.value() > GateConfig().min_render_psnr
+
+
+def test_a_lowered_render_bar_still_refuses_noise(segment):
+    """With keyframes as far from the render as a real scene's, noise still fails (correlation)."""
+    poses, truths, renders = segment
+    rng = np.random.default_rng(3)
+    noise = [rng.integers(0, 256, view.rgb.shape, np.uint8) for view in truths]
+    depths = [view.depth for view in truths]
+    lowest = min(render_psnr(image, render) for image, render in zip(noise, renders))
+    fidelity = lowest   # the bar drops below every noise view's PSNR
+    verdicts = gate_segment(CAMERA, poses, noise, depths, renders, render_fidelity=fidelity)
+    assert [verdict.verdict for verdict in verdicts] == [RENDER_MISMATCH] * len(truths)
+    assert all(verdict.render_correlation < 0.2 for verdict in verdicts)
+    # The faithful views pass under the same bar.
+    faithful = gate_segment(CAMERA, poses, [view.rgb for view in truths], depths, renders,
+                            render_fidelity=fidelity)
+    assert all(verdict.accepted for verdict in faithful)
+
+
+def replace_rgb(view, rgb):
+    """Return ``view`` with another image."""
+    return dataclasses.replace(view, rgb=rgb)
 
 
 def test_masked_psnr():

@@ -40,7 +40,7 @@ def test_generator_node_runs_a_prepared_official_checkpoint(ros, official):
     # reproduce no render, so the fusion gate is opened to see views published.
     parameters = {'checkpoint': str(official / 'checkpoint'), 'generation_width': 0,
                   'segment_length': 4, 'capture_views': 2, 'voxel_size': 0.04,
-                  'min_render_psnr': 0.0}
+                  'min_render_psnr': 0.0, 'min_render_correlation': -1.0}
     node = ros.start_process(
         '-m', 'anyrecon_ros.cli.main', 'node', 'generator_node', '--ros-args',
         *[item for name, value in parameters.items() for item in ('-p', f'{name}:={value}')])
