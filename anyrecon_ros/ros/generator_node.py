@@ -200,10 +200,14 @@ class GeneratorNode(Node):
         trajectory_id = self.trajectories_done + 1
         self.trajectories_done = trajectory_id
         camera = self.session.bank.placements()[-1].camera
+        fidelity = self.session.render_fidelity
         loop = ReconstructionLoop(self.session.memory, self.session.bank, self.generator,
-                                  self.loop_config, self.gate_config,
-                                  self.session.render_fidelity)
-        self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views')
+                                  self.loop_config, self.gate_config, fidelity)
+        measured = ('keyframes not measured yet' if fidelity is None
+                    else f'keyframes match the memory renders at {fidelity:.1f} dB')
+        self.get_logger().info(f'trajectory {trajectory_id}: generating {len(poses)} views '
+                               f'(render check at {loop.required_render_psnr:.1f} dB: '
+                               f'{measured})')
         self._cancel.clear()
 
         def progress(update):

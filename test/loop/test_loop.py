@@ -166,6 +166,34 @@ def test_the_gate_checks_the_models_own_output_not_its_blend(scene, model):
     assert loop.gate_counts['views_render_mismatch'] == (5 if model == 'noise' else 0)
 
 
+class CastGenerator(RecordingGenerator):
+    """Telea's views with a colour cast: 22 dB from their renders, as a real scene's views are."""
+
+    def generate(self, capture_images, renders, masks, progress=None, render_depths=None):
+        images = super().generate(capture_images, renders, masks, progress, render_depths)
+        return np.clip(images.astype(int) + (20, -20, 20), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize('generator, fidelity, accepted', [
+    ('cast', None, False),      # keyframes not measured: the fixed 28 dB bar
+    ('cast', 35.0, False),      # keyframes match their renders well: the same bar
+    ('cast', 20.0, True),       # a real scene: keyframes at 20 dB, the bar at 17
+    ('untrained', 20.0, False),  # noise fails the correlation under the lowered bar
+])
+def test_the_render_check_follows_how_well_keyframes_match_the_memory(scene, generator, fidelity,
+                                                                      accepted):
+    memory, bank = _memory_and_bank(scene)
+    poses = _turn_in_place(bank[3].camera_to_world, 5, degrees=40.0)
+    chosen = CastGenerator() if generator == 'cast' else RecordingGenerator(generator)
+    loop = ReconstructionLoop(memory, bank, chosen, LoopConfig(segment_length=5, capture_views=2,
+                                                               generation_width=64),
+                              render_fidelity=fidelity)
+    assert loop.required_render_psnr == (17.0 if fidelity == 20.0 else 28.0)
+    frames = loop.run(CAMERA, poses)
+    assert [frame.depth is not None for frame in frames] == [accepted] * 5
+    assert loop.gate_counts['views_render_mismatch'] == (0 if accepted else 5)
+
+
 def test_segments_without_memory_in_view_use_the_nearest_captures(scene):
     memory, bank = _memory_and_bank(scene, views=3)
     loop = ReconstructionLoop(memory, bank, RecordingGenerator(),

@@ -200,6 +200,8 @@ def test_memory_and_generator_nodes_close_the_loop_across_processes(ros):
     assert statuses[-1].generated_points > 0, _output(memory, generator)
     # Generated geometry went in beside the captured points, which stay.
     assert statuses[-1].captured_points >= captured
+    # Procedural keyframes match the memory's renders: the render check keeps its bar.
+    assert 'render check at 28.0 dB' in _output(generator)
 
 
 def _output(*processes):
