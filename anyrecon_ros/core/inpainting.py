@@ -40,6 +40,23 @@ def telea_fill(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.inpaint(rgb, (~mask).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
 
 
+def telea_depth(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Return float32 ``depth`` with the pixels outside ``mask`` filled by Telea inpainting.
+
+    OpenCV 5.0's Telea on float32 images oscillates inside a hole (a ramp
+    from 1.9 to 2.6 filled with 1.1-3.4); on 16-bit images it does not, so
+    depth is inpainted in 16-bit steps of its largest value / 65000 (a 6 m
+    room: 0.1 mm). NaN where nothing was known.
+    """
+    known = mask & np.isfinite(depth) & (depth > 0)
+    if not known.any():
+        return np.full(depth.shape, np.nan, np.float32)
+    step = float(depth[known].max()) / 65000.0
+    levels = np.where(known, np.round(np.where(known, depth, 0.0) / step), 0).astype(np.uint16)
+    filled = cv2.inpaint(levels, (~known).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    return np.where(filled > 0, filled * step, np.nan).astype(np.float32)
+
+
 def background_fill(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """Return uint8 ``rgb`` with the pixels outside ``mask`` filled from the background.
 

@@ -44,7 +44,7 @@ from anyrecon_ros.core.image_grid import stack_rows
 from anyrecon_ros.core.image_grid import tint_holes
 from anyrecon_ros.core.image_grid import write_rgb
 from anyrecon_ros.core.inpainting import background_fill
-from anyrecon_ros.core.inpainting import INPAINT_RADIUS
+from anyrecon_ros.core.inpainting import telea_depth
 from anyrecon_ros.core.inpainting import telea_fill
 from anyrecon_ros.core.inpainting import TeleaGenerator
 from anyrecon_ros.core.mapping import Mapper
@@ -208,6 +208,21 @@ def depth_errors(prediction: np.ndarray, truth: np.ndarray):
     p, t = prediction[valid], truth[valid]
     ratio = np.maximum(p / t, t / p)
     return float(np.mean(np.abs(p - t) / t)), float(np.mean(ratio < 1.25))
+
+
+def unseen_depth_accuracy(prediction, truth, render_mask, tolerance: float):
+    """Return (share within ``tolerance``, count) of the predicted depths the render lacked.
+
+    Where the memory render was empty, the depth a method gives (for a loop,
+    what the fusion gate let into the memory) against the ground truth:
+    the geometry the method adds, judged on a scene with depth but no mesh.
+    Share NaN where the method gives no such depth.
+    """
+    new = (~render_mask & np.isfinite(prediction) & (prediction > 0) & np.isfinite(truth)
+           & (truth > 0))
+    if not new.any():
+        return float('nan'), 0
+    return float(np.mean(np.abs(prediction[new] - truth[new]) < tolerance)), int(new.sum())
 
 
 def chamfer_distance(points: np.ndarray, mesh, samples: int = MESH_SAMPLES) -> float:
@@ -441,7 +456,8 @@ def evaluate(spec: str, out, settings: EvalSettings = EvalSettings(), progress=p
                       sorted(getattr(loop, 'gate_counts', {}).items())}
     per_view = [_view_metrics(index, truth, render, {name: predictions[name][i]
                                                      for name in METHODS},
-                              seen_by_captures(truth, captures))
+                              seen_by_captures(truth, captures),
+                              MAP_TOLERANCE * scene.units.scale)
                 for i, (index, truth, render) in enumerate(zip(targets, truths, renders))]
     metrics = {'scene': spec, 'inputs': inputs, 'targets': targets,
                'resolution': [scene.camera.width, scene.camera.height],
@@ -496,14 +512,11 @@ def _at_size(frame, camera):
 
 def inpaint_render(render):
     """Return (rgb, depth): a memory render with its holes filled by Telea inpainting."""
-    holes = (~render.mask).astype(np.uint8)
-    depth = cv2.inpaint(np.nan_to_num(render.depth).astype(np.float32), holes, INPAINT_RADIUS,
-                        cv2.INPAINT_TELEA)
-    filled = np.where(depth > 0, depth, np.nan).astype(np.float32)
-    return telea_fill(render.rgb, render.mask), filled
+    return telea_fill(render.rgb, render.mask), telea_depth(render.depth, render.mask)
 
 
-def _view_metrics(index, truth, render, predictions, captured=None) -> dict:
+def _view_metrics(index, truth, render, predictions, captured=None,
+                  tolerance: float = MAP_TOLERANCE) -> dict:
     split = unseen_split(truth, render.mask, captured)
     row = {'frame': int(index), 'coverage': float(render.mask.mean())}
     # Shares of all the target's pixels; None where the scene has no depth.
@@ -522,6 +535,9 @@ def _view_metrics(index, truth, render, predictions, captured=None) -> dict:
             figures['depth_abs_rel'], figures['depth_delta_1_25'] = (
                 (float('nan'), float('nan')) if depth is None else depth_errors(depth,
                                                                                 truth.depth))
+            figures['depth_unseen_accuracy'], figures['depth_unseen_pixels'] = (
+                (float('nan'), 0) if depth is None else
+                unseen_depth_accuracy(depth, truth.depth, render.mask, tolerance))
         row[name] = figures
     return row
 
@@ -643,6 +659,20 @@ def _unseen_lines(metrics: dict) -> list:
         cells = [_cell(metrics['methods'][name].get(key))
                  for key in ('psnr_unseen', 'psnr_unseen_captured', 'psnr_unseen_never')]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return lines + [''] + _unseen_depth_lines(metrics)
+
+
+def _unseen_depth_lines(metrics: dict) -> list:
+    """Return the table of the depth each method gives where the memory render was empty."""
+    lines = ['The depth each method gives there (a loop: what its fusion gate fused), against '
+             f'the ground truth: share within {MAP_TOLERANCE * 100:.0f} cm (nominal), and '
+             'pixels per target.', '', '| method | depth within tolerance | pixels |',
+             '|---|---|---|']
+    for name in METHODS:
+        means = metrics['methods'][name]
+        pixels = means.get('depth_unseen_pixels')
+        lines.append(f'| {name} | {_cell(means.get("depth_unseen_accuracy"))} | '
+                     + ('–' if pixels is None else f'{pixels:.0f}') + ' |')
     return lines + ['']
 
 

@@ -5,6 +5,7 @@
 import numpy as np
 
 from anyrecon_ros.core.inpainting import background_fill
+from anyrecon_ros.core.inpainting import telea_depth
 from anyrecon_ros.core.inpainting import telea_fill
 
 RED, BLUE = (200, 30, 30), (30, 30, 200)
@@ -60,3 +61,16 @@ def test_a_render_without_holes_is_returned_unchanged():
     full = np.ones_like(mask)
     filled = background_fill(rgb, full, depth)
     assert np.array_equal(filled, rgb) and filled is not rgb
+
+
+def test_depth_is_inpainted_smoothly_across_a_hole():
+    """A ramp of depth with a hole: filled between its sides (float Telea oscillated 1.1-3.4)."""
+    depth = np.tile(np.linspace(1.5, 3.5, 40, dtype=np.float32), (40, 1))
+    known = np.ones(depth.shape, bool)
+    known[10:20, 10:20] = False
+    filled = telea_depth(np.where(known, depth, np.nan), known)
+    assert np.all(np.abs(filled[known] - depth[known]) < 1e-3)
+    hole = filled[~known]
+    assert hole.min() > depth[0, 9] - 0.05 and hole.max() < depth[0, 20] + 0.05
+    assert np.all(np.abs(np.diff(filled[15, 8:22])) < 0.2)
+    assert np.isnan(telea_depth(depth, np.zeros(depth.shape, bool))).all()

@@ -41,6 +41,7 @@ from anyrecon_ros.loop.evaluation import seen_by_views
 from anyrecon_ros.loop.evaluation import split_frames
 from anyrecon_ros.loop.evaluation import ssim
 from anyrecon_ros.loop.evaluation import ssim_map
+from anyrecon_ros.loop.evaluation import unseen_depth_accuracy
 
 REDKITCHEN = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'redkitchen'
 # An RGB-only scene (a plaster temple on a ring of calibrated cameras, metres).
@@ -49,6 +50,15 @@ METRIC_KEYS = {'psnr', 'ssim', 'psnr_unseen', 'coverage', 'psnr_unseen_captured'
                'psnr_unseen_never', 'share_unseen_captured', 'share_unseen_never',
                'share_unseen_no_depth'}
 SHARES = ('share_unseen_captured', 'share_unseen_never', 'share_unseen_no_depth')
+
+
+def test_unseen_depth_accuracy_judges_only_what_the_render_lacked():
+    truth = np.full((2, 3), 2.0)
+    covered = np.array([[True, False, False], [True, False, False]])
+    prediction = np.array([[9.0, 2.01, 2.2], [9.0, np.nan, 2.04]])
+    # The covered pixels (wrong here) do not count; the NaN gives no depth.
+    assert unseen_depth_accuracy(prediction, truth, covered, 0.05) == (pytest.approx(2 / 3), 3)
+    assert np.isnan(unseen_depth_accuracy(prediction, truth, np.ones((2, 3), bool), 0.05)[0])
 
 
 def test_default_splits():
@@ -196,6 +206,7 @@ def _check(out: Path, targets: int, chamfer: bool, depth: bool):
         keys = set(metrics['methods'][method])
         assert METRIC_KEYS <= keys
         assert ('depth_abs_rel' in keys) == depth
+        assert ('depth_unseen_accuracy' in keys) == depth
     assert len(metrics['targets']) == len(metrics['per_view']) == targets
     for row in metrics['per_view']:
         # The uncovered pixels: seen by an input view, by none, or without depth.
@@ -224,6 +235,7 @@ def _check(out: Path, targets: int, chamfer: bool, depth: bool):
     assert '| anyrecon |' in report and '| inpaint_loop |' in report
     assert '![compare](compare.png)' in report and 'PSNR unseen, never seen' in report
     assert ('completeness' in report) == chamfer
+    assert ('depth within tolerance' in report) == depth
     return metrics
 
 
@@ -241,6 +253,9 @@ def test_eval_on_a_small_procedural_scene(tmp_path):
     assert render['depth_abs_rel'] < 0.05
     # Filling the holes beats leaving them black, where the memory saw nothing.
     assert inpaint['psnr_unseen'] > render['psnr_unseen']
+    # The render has no depth where it is empty; the fill completes it there.
+    assert render['depth_unseen_pixels'] == 0 and render['depth_unseen_accuracy'] is None
+    assert inpaint['depth_unseen_pixels'] > 0 and 0.0 <= inpaint['depth_unseen_accuracy'] <= 1.0
     assert metrics['resolution'] == [128, 96]
     assert 0 < metrics['chamfer']['anyrecon'] < 1.0
     # Exact depth everywhere: every uncovered pixel is either seen by an input or not.
