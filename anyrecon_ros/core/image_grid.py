@@ -17,6 +17,8 @@ CELL_HEIGHT = 120
 GAP = 4
 # Render pixels the memory did not cover are tinted so holes stand out.
 HOLE_TINT = np.array([255, 0, 255], np.float32)
+# Views the fusion gate refused are crossed out in this colour.
+REFUSED_RED = (255, 0, 0)
 
 
 def image_row(images) -> np.ndarray:
@@ -44,6 +46,21 @@ def tint_holes(render: np.ndarray, mask: np.ndarray) -> np.ndarray:
     tinted = render.astype(np.float32)
     tinted[~mask] = 0.5 * tinted[~mask] + 0.5 * HOLE_TINT
     return tinted.astype(np.uint8)
+
+
+def mark_refused(image: np.ndarray) -> np.ndarray:
+    """Return ``image`` dimmed, framed and crossed in red: a view the fusion gate refused.
+
+    Marked on the picture itself so a contact sheet never passes off a view
+    the map did not take in as part of it.
+    """
+    marked = np.ascontiguousarray(image.astype(np.float32) * 0.5, dtype=np.uint8)
+    height, width = marked.shape[:2]
+    thickness = max(1, round(min(height, width) / 32))
+    cv2.rectangle(marked, (0, 0), (width - 1, height - 1), REFUSED_RED, thickness)
+    cv2.line(marked, (0, 0), (width - 1, height - 1), REFUSED_RED, thickness)
+    cv2.line(marked, (0, height - 1), (width - 1, 0), REFUSED_RED, thickness)
+    return marked
 
 
 def write_rgb(path, image: np.ndarray) -> Path:

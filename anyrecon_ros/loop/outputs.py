@@ -15,6 +15,7 @@ import numpy as np
 
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.image_grid import image_row
+from anyrecon_ros.core.image_grid import mark_refused
 from anyrecon_ros.core.image_grid import stack_rows
 from anyrecon_ros.core.image_grid import tint_holes
 from anyrecon_ros.core.image_grid import write_rgb
@@ -61,7 +62,8 @@ def write_loop_sheet(path, memory_before: GeometryMemory, bank, frames, camera=N
     """Write the contact sheet of a loop run: a few views spread along the trajectory.
 
     Rows: the capture views they were conditioned on, the memory as it was
-    before the loop rendered into them (holes tinted), and the generated views.
+    before the loop rendered into them (holes tinted), and the generated views
+    (those the fusion gate refused, without depth, dimmed and crossed out).
     With no generated view to show (the fusion gate rejected them all), the
     renders along ``poses`` at ``camera`` are shown over an empty third row.
     """
@@ -78,7 +80,8 @@ def write_loop_sheet(path, memory_before: GeometryMemory, bank, frames, camera=N
     return write_contact_sheet(path, [bank[view_id].rgb for view_id in references],
                                [render.rgb for render in renders],
                                [render.mask for render in renders],
-                               [frame.rgb for frame in chosen])
+                               [frame.rgb if frame.depth is not None else mark_refused(frame.rgb)
+                                for frame in chosen])
 
 
 def loop_summary(memory_before: GeometryMemory, memory_after: GeometryMemory, camera, poses,
