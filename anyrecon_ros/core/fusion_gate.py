@@ -25,8 +25,12 @@ draws noise (or a good one that fails on one view) never damages the map:
    default: 21-26 dB blurred). A view
    the render barely covers cannot be checked this way and is rejected too
    (``unverifiable``).
-2. **Its new pixels agree with other views.** Each pixel the render did not
-   cover is carried, with its completed depth, into every generated view of
+2. **Its new pixels lie in thin holes and agree with other views.** Only
+   holes of the render at most ``max_hole_half_width`` pixels from its
+   covered pixels may be filled (a thin disocclusion continues surfaces the
+   memory holds; a wider hole shows a surface it never saw, and depth
+   completed from the memory extends the wrong one there). Each such pixel
+   is carried, with its completed depth, into every generated view of
    the segment seen with between ``min_parallax`` and ``max_parallax`` (see
    :func:`confirming_views`); it is kept where one of them shows the same
    surface (depth within ``max_depth_disagreement``) in the same colour
@@ -44,6 +48,7 @@ from typing import Optional
 
 import cv2
 import numpy as np
+import scipy.ndimage
 
 from anyrecon_ros.core.camera import PinholeCamera
 from anyrecon_ros.core.config_fields import check_ranges
@@ -96,6 +101,15 @@ class GateConfig:
         math.radians(5.0), "Least angle (at the view's median depth) between a generated view "
         'and a neighbour that confirms its new pixels; nearer views are passed over.',
         (0.0, math.radians(45.0)), in_degrees=True)
+    # Measured on procedural scenes (completed depth within 5 cm of the truth): holes up
+    # to 2 px across from the render 76-80 % right, thicker ones 6-47 % (the memory's
+    # surfaces extended over an object it never saw). Along the demo's coverage path
+    # 71 % of the generated points were off the mesh without this bound.
+    max_hole_half_width: float = setting(
+        2.0, 'Widest hole of the memory render (pixels from its covered pixels, at the '
+        'generation width) whose pixels a generated view may add to the memory: a thin '
+        'disocclusion continues surfaces the memory holds, a wider hole is a surface it '
+        'never saw, whose depth cannot be completed.', (0.0, 4096.0))
     # More judges confirm more of the right pixels; wider ones see less of the same surface.
     max_parallax: float = setting(
         math.radians(20.0), 'Largest angle (at the median depth) between a generated view and '
@@ -250,15 +264,34 @@ def gate_segment(camera: PinholeCamera, poses, images, depths, renders,
             verdict = ACCEPTED
         fused = np.zeros(depth.shape, bool)
         if verdict == ACCEPTED:
-            unconfirmed = has_depth & ~render.mask
+            # New pixels: only those of thin holes may be fused, once confirmed.
+            candidates = has_depth & thin_holes(render.mask, config.max_hole_half_width)
+            unconfirmed = candidates.copy()
             for other in confirming_views(poses, index, depth, config.min_parallax,
                                           config.max_parallax):
                 unconfirmed &= ~_confirmed_by(camera, poses[index], image, depth, unconfirmed,
                                               poses[other], images[other], depths[other], config)
-            fused = has_depth & ~unconfirmed
+            fused = has_depth & render.mask | (candidates & ~unconfirmed)
         verdicts.append(GateVerdict(verdict, psnr, fused, int(np.sum(has_depth & ~fused)),
                                     correlation))
     return verdicts
+
+
+def thin_holes(covered: np.ndarray, max_half_width: float) -> np.ndarray:
+    """Return the pixels of the holes in ``covered`` no wider than ``max_half_width`` pixels.
+
+    A hole (an 8-connected region of uncovered pixels) is kept whole when
+    none of its pixels is farther than ``max_half_width`` from a covered one.
+    """
+    holes = ~covered
+    count, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(covered.shape, bool)
+    distance = scipy.ndimage.distance_transform_edt(holes)
+    half_width = np.asarray(scipy.ndimage.maximum(distance, labels, index=np.arange(count)))
+    thin = half_width <= max_half_width
+    thin[0] = False   # label 0: the covered pixels
+    return thin[labels]
 
 
 def confirming_views(poses, index: int, depth, min_parallax: float,

@@ -17,6 +17,7 @@ from anyrecon_ros.core.fusion_gate import RENDER_MISMATCH
 from anyrecon_ros.core.fusion_gate import render_psnr
 from anyrecon_ros.core.fusion_gate import RenderFidelity
 from anyrecon_ros.core.fusion_gate import required_render_psnr
+from anyrecon_ros.core.fusion_gate import thin_holes
 from anyrecon_ros.core.fusion_gate import UNVERIFIABLE
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.mapping import Mapper
@@ -28,9 +29,8 @@ from anyrecon_ros.core.view_bank import ViewBank
 CAMERA = default_camera().scaled(96, 72)
 
 
-@pytest.fixture(scope='module')
-def segment():
-    """Ground truth along a short sideways move, and the renders of a half-seen memory."""
+def _segment(unseen):
+    """Ground truth along a short sideways move, and renders of a memory that missed ``unseen``."""
     scene = ProceduralScene(seed=1)
     path = scene.camera_path(8)
     start = path[0]
@@ -39,12 +39,27 @@ def segment():
     truths = [scene.capture_view(CAMERA, pose, index) for index, pose in enumerate(poses)]
     memory = GeometryMemory()
     for view in truths:
-        # The memory saw the left half of each view only.
         depth = view.depth.copy()
-        depth[:, CAMERA.width // 2:] = np.nan
+        depth[unseen] = np.nan
         memory.insert(view.rgb, depth, CAMERA, view.camera_to_world)
     renders = [memory.render(CAMERA, pose) for pose in poses]
     return np.array(poses), truths, renders
+
+
+@pytest.fixture(scope='module')
+def segment():
+    """Return a segment whose memory missed thin stripes of each view: holes it may fill."""
+    unseen = np.zeros((CAMERA.height, CAMERA.width), bool)
+    unseen[:, np.arange(CAMERA.width) % 16 < 3] = True
+    return _segment(unseen)
+
+
+@pytest.fixture(scope='module')
+def half_seen():
+    """Return a segment whose memory saw the left half of each view only: one wide hole."""
+    unseen = np.zeros((CAMERA.height, CAMERA.width), bool)
+    unseen[:, CAMERA.width // 2:] = True
+    return _segment(unseen)
 
 
 def test_a_faithful_view_is_fused_where_its_neighbours_agree(segment):
@@ -62,6 +77,31 @@ def test_a_faithful_view_is_fused_where_its_neighbours_agree(segment):
                                 GateConfig(max_parallax=GateConfig().min_parallax))
     assert (sum(verdict.fused.sum() for verdict in verdicts)
             > sum(verdict.fused.sum() for verdict in nearest_only))
+
+
+def test_a_wide_hole_is_never_filled_even_with_the_right_depth(half_seen):
+    """The depth of a surface the memory never saw cannot be completed: none of it is fused."""
+    poses, truths, renders = half_seen
+    verdicts = gate_segment(CAMERA, poses, [view.rgb for view in truths],
+                            [view.depth for view in truths], renders)
+    assert all(verdict.accepted for verdict in verdicts)
+    assert not any(verdict.fused[~render.mask].any()
+                   for verdict, render in zip(verdicts, renders))
+    # Allowed as wide as the image, the same views fill it where their neighbours agree.
+    wide = gate_segment(CAMERA, poses, [view.rgb for view in truths],
+                        [view.depth for view in truths], renders,
+                        GateConfig(max_hole_half_width=1000.0))
+    assert wide[2].fused[~renders[2].mask].mean() > 0.5
+
+
+def test_thin_holes_are_told_from_wide_ones():
+    covered = np.ones((20, 30), bool)
+    covered[2:6, 2:5] = False      # 4 x 3: every pixel within 2 of a covered one
+    covered[10:20, 15:30] = False  # 10 x 15 at the image corner: up to 10 px in
+    thin = thin_holes(covered, 2.0)
+    assert thin[2:6, 2:5].all() and not thin[10:20, 15:30].any()
+    assert not thin[covered].any()
+    assert not thin_holes(np.ones((4, 4), bool), 2.0).any()
 
 
 def test_noise_is_rejected_and_its_depth_never_fused(segment):
@@ -109,8 +149,8 @@ def test_a_blend_does_not_hide_a_colour_cast_of_the_model(segment):
     assert all(verdict.accepted for verdict in faithful)
 
 
-def test_a_view_the_memory_barely_covers_cannot_be_checked(segment):
-    poses, truths, renders = segment
+def test_a_view_the_memory_barely_covers_cannot_be_checked(half_seen):
+    poses, truths, renders = half_seen
     config = GateConfig(min_covered_share=0.99)
     verdicts = gate_segment(CAMERA, poses, [view.rgb for view in truths],
                             [view.depth for view in truths], renders, config)

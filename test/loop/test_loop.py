@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.geometry_memory import CAPTURED
 from anyrecon_ros.core.geometry_memory import GENERATED
 from anyrecon_ros.core.geometry_memory import GeometryMemory
@@ -85,9 +86,12 @@ def test_loop_fills_the_memory_segment_by_segment(scene):
     poses = _turn_in_place(bank[3].camera_to_world, 13, degrees=90.0, step=0.1)
     coverage_before = trajectory_coverage(memory, CAMERA, poses)
     generator = RecordingGenerator()
+    # Turning opens holes wider than the default gate fills (max_hole_half_width):
+    # it is opened to them here to see each segment fill what the next renders.
     loop = ReconstructionLoop(memory, bank, generator,
                               LoopConfig(segment_length=5, segment_overlap=1,
-                                         capture_views=2, generation_width=64))
+                                         capture_views=2, generation_width=64),
+                              GateConfig(max_hole_half_width=1000.0))
     updates, published = [], []
     frames = loop.run(CAMERA, poses, progress=updates.append, on_frame=published.append)
 

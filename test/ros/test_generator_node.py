@@ -26,8 +26,10 @@ from anyrecon_ros.ros.qos import status_qos
 
 CAMERA = default_camera().scaled(160, 120)
 # The classical fill as the generator: views the fusion gate accepts, fast.
+# The paths turn into wide holes, which the default gate never fills
+# (max_hole_half_width): opened here so generated geometry reaches the memory.
 SMALL_LOOP = {'generation_width': 64, 'segment_length': 4, 'capture_views': 2,
-              'voxel_size': 0.04, 'checkpoint': 'inpaint'}
+              'voxel_size': 0.04, 'checkpoint': 'inpaint', 'max_hole_half_width': 1000.0}
 
 
 def _keyframes(count=3):
