@@ -27,7 +27,11 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from std_srvs.srv import Trigger
 
+from anyrecon_ros.core.geometry_memory import GENERATED
 from anyrecon_ros.core.map_store import MapStore
+from anyrecon_ros.core.procedural_scene import ProceduralScene
+from anyrecon_ros.loop.evaluation import accuracy
+from anyrecon_ros.loop.evaluation import MAP_TOLERANCE
 from anyrecon_ros.loop.map_export import export_ply
 from anyrecon_ros.loop.map_export import read_map
 from anyrecon_ros.loop.outputs import loop_summary
@@ -197,6 +201,7 @@ def _run_nodes(out, nodes, timeout, scene) -> int:
     try:
         late = loader.submit(start_late)
         summary = _run(out, observed, time.monotonic() + timeout, late.result)
+        summary.update(_generated_on_the_surface(nodes['synthetic_camera'], out))
     except DemoError as error:
         print(f'\nanyrecon demo: {error}', file=sys.stderr)
         return 1
@@ -269,6 +274,22 @@ def _write_outputs(out, before, poses, done) -> dict:
                         done.rejected_pixels)
 
 
+def _generated_on_the_surface(camera_node, out) -> dict:
+    """Return the share of generated points on the scene's surface, where its mesh is known.
+
+    A procedural scene's mesh is the truth: this says whether the loop filled
+    the map or damaged it (the coverage figures count wrong points too).
+    """
+    scene = getattr(camera_node.source, 'scene', None)
+    if not isinstance(scene, ProceduralScene):
+        return {}
+    with MapStore(out / MAP_FILES[0], read_only=True) as store:
+        memory = store.load_memory()
+    generated = memory.positions[memory.origins == GENERATED]
+    return {'generated_points': int(len(generated)),
+            'generated_accuracy': accuracy(generated, scene.mesh()) if len(generated) else None}
+
+
 def _call(watcher, service: str, deadline):
     client = watcher.create_client(Trigger, service)
     _wait(client.service_is_ready, deadline, f'service {service} did not appear')
@@ -304,6 +325,10 @@ def _report(out, summary):
           f'fused); memory {summary["memory_points_before_generation"]} -> '
           f'{summary["memory_points_after_generation"]} points, trajectory coverage '
           f'{summary["coverage_before"]:.2f} -> {summary["coverage_after"]:.2f}')
+    if summary.get('generated_points'):
+        print(f'anyrecon demo: {summary["generated_points"]} generated points, '
+              f'{100 * summary["generated_accuracy"]:.0f} % within {100 * MAP_TOLERANCE:.0f} cm '
+              "of the scene's surface")
     if not summary['generator_trained']:
         print('anyrecon demo: the generator is untrained (no checkpoint): its images are '
               'noise; the geometry comes from the memory renders and depth completion')
