@@ -6,8 +6,9 @@ For each segment of the trajectory: render the memory into every view
 (colour, depth, visibility), retrieve the capture views that see what those
 renders show, run the generator, complete the depth of each generated view
 from the rendered depth, pass it through the fusion gate
-(``core.fusion_gate``: the view must reproduce its render, its new pixels
-must agree with views of the segment seen with parallax), and fuse the new
+(``core.fusion_gate``: the view must reproduce its render, its new pixels,
+in thin holes of the render only, must agree with views of the segment seen
+with parallax), and fuse the new
 pixels that passed into the memory as GENERATED geometry (lower weight than
 captured data; what the render covered stays as the memory held it) before
 the next segment, so later segments render, and are conditioned on, what earlier
@@ -31,6 +32,7 @@ from anyrecon_ros.core.depth.completion import complete_depth
 from anyrecon_ros.core.fusion_gate import gate_segment
 from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.fusion_gate import required_render_psnr
+from anyrecon_ros.core.fusion_gate import thin_holes
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.planning import cut_segments
 from anyrecon_ros.core.planning import segment_length_setting
@@ -169,9 +171,13 @@ class ReconstructionLoop:
         images, model_images = self._generate(capture, renders, report)
         completions = [complete_depth(image, render.depth, render.mask)
                        for image, render in zip(images, renders)]
-        depths = [np.where(completed.confidence >= self.config.min_depth_confidence,
+        # Depth completed into a wide hole is a guess (the gate never fuses it):
+        # it must not confirm a neighbour's new pixels either.
+        depths = [np.where((completed.confidence >= self.config.min_depth_confidence)
+                           & (render.mask | thin_holes(render.mask,
+                                                       self.gate.max_hole_half_width)),
                            completed.depth, np.nan).astype(np.float32)
-                  for completed in completions]
+                  for completed, render in zip(completions, renders)]
         verdicts = gate_segment(camera, segment_poses, images, depths, renders, self.gate,
                                 model_images, self.render_fidelity)
         for offset in range(first_new - start, end - start):
