@@ -87,6 +87,12 @@ class PinholeCamera:
                        fx=self.fx * scale_x, fy=self.fy * scale_y,
                        cx=(self.cx + 0.5) * scale_x - 0.5, cy=(self.cy + 0.5) * scale_y - 0.5)
 
+    def bounded(self, width: int) -> 'PinholeCamera':
+        """Return this camera scaled down to at most ``width`` pixels across, same aspect."""
+        if self.width <= width:
+            return self
+        return self.scaled(width, max(1, round(self.height * width / self.width)))
+
     def _key(self):
         distortion = None if self.distortion is None else tuple(self.distortion)
         return (self.width, self.height, self.fx, self.fy, self.cx, self.cy, distortion)

@@ -168,10 +168,7 @@ class RenderFidelity:
         """Compare ``view`` (a CaptureView not yet fused) with ``memory``'s render; return it."""
         if not len(memory):
             return None
-        camera = view.camera
-        if camera.width > FIDELITY_WIDTH:
-            camera = camera.scaled(FIDELITY_WIDTH,
-                                   max(1, round(camera.height * FIDELITY_WIDTH / camera.width)))
+        camera = view.camera.bounded(FIDELITY_WIDTH)
         render = memory.render(camera, view.camera_to_world)
         if render.mask.mean() < FIDELITY_MIN_COVERED:
             return None
@@ -250,6 +247,10 @@ def gate_segment(camera: PinholeCamera, poses, images, depths, renders,
     which may lower the render check's bar (:func:`required_render_psnr`).
     """
     required = required_render_psnr(config, render_fidelity)
+    # Depth completed into a wide hole is a guess: never fused, and no judge of a
+    # neighbour's new pixels either.
+    judged = [np.where(render.mask | thin_holes(render.mask, config.max_hole_half_width),
+                       depth, np.nan) for depth, render in zip(depths, renders)]
     verdicts = []
     checked = images if model_images is None else model_images
     for index, (image, depth, render) in enumerate(zip(images, depths, renders)):
@@ -265,12 +266,13 @@ def gate_segment(camera: PinholeCamera, poses, images, depths, renders,
         fused = np.zeros(depth.shape, bool)
         if verdict == ACCEPTED:
             # New pixels: only those of thin holes may be fused, once confirmed.
-            candidates = has_depth & thin_holes(render.mask, config.max_hole_half_width)
+            candidates = np.isfinite(judged[index]) & ~render.mask
             unconfirmed = candidates.copy()
-            for other in confirming_views(poses, index, depth, config.min_parallax,
+            for other in confirming_views(poses, index, judged[index], config.min_parallax,
                                           config.max_parallax):
-                unconfirmed &= ~_confirmed_by(camera, poses[index], image, depth, unconfirmed,
-                                              poses[other], images[other], depths[other], config)
+                unconfirmed &= ~_confirmed_by(camera, poses[index], image, judged[index],
+                                              unconfirmed, poses[other], images[other],
+                                              judged[other], config)
             fused = has_depth & render.mask | (candidates & ~unconfirmed)
         verdicts.append(GateVerdict(verdict, psnr, fused, int(np.sum(has_depth & ~fused)),
                                     correlation))

@@ -52,7 +52,7 @@ def telea_depth(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if not known.any():
         return np.full(depth.shape, np.nan, np.float32)
     step = float(depth[known].max()) / 65000.0
-    levels = np.where(known, np.round(np.where(known, depth, 0.0) / step), 0).astype(np.uint16)
+    levels = np.round(np.where(known, depth, 0.0) / step).astype(np.uint16)
     filled = cv2.inpaint(levels, (~known).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
     return np.where(filled > 0, filled * step, np.nan).astype(np.float32)
 

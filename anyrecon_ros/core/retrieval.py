@@ -43,9 +43,7 @@ def retrieve_views(memory: GeometryMemory, camera, target_poses, k: int,
     is judged at ``render_width`` pixels across, plenty to tell which surfaces
     a view sees, and 16 times cheaper than 640x480.
     """
-    if camera.width > render_width:
-        camera = camera.scaled(render_width, max(1, round(camera.height * render_width /
-                                                          camera.width)))
+    camera = camera.bounded(render_width)
     poses = np.asarray(target_poses, np.float64).reshape(-1, 4, 4)
     return _covering_views(memory, [visible_points(memory, camera, pose) for pose in poses], k,
                            min_new_fraction)

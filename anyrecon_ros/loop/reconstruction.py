@@ -32,7 +32,6 @@ from anyrecon_ros.core.depth.completion import complete_depth
 from anyrecon_ros.core.fusion_gate import gate_segment
 from anyrecon_ros.core.fusion_gate import GateConfig
 from anyrecon_ros.core.fusion_gate import required_render_psnr
-from anyrecon_ros.core.fusion_gate import thin_holes
 from anyrecon_ros.core.geometry_memory import GeometryMemory
 from anyrecon_ros.core.planning import cut_segments
 from anyrecon_ros.core.planning import segment_length_setting
@@ -171,13 +170,9 @@ class ReconstructionLoop:
         images, model_images = self._generate(capture, renders, report)
         completions = [complete_depth(image, render.depth, render.mask)
                        for image, render in zip(images, renders)]
-        # Depth completed into a wide hole is a guess (the gate never fuses it):
-        # it must not confirm a neighbour's new pixels either.
-        depths = [np.where((completed.confidence >= self.config.min_depth_confidence)
-                           & (render.mask | thin_holes(render.mask,
-                                                       self.gate.max_hole_half_width)),
+        depths = [np.where(completed.confidence >= self.config.min_depth_confidence,
                            completed.depth, np.nan).astype(np.float32)
-                  for completed, render in zip(completions, renders)]
+                  for completed in completions]
         verdicts = gate_segment(camera, segment_poses, images, depths, renders, self.gate,
                                 model_images, self.render_fidelity)
         for offset in range(first_new - start, end - start):
@@ -247,8 +242,7 @@ def trajectory_coverage(memory: GeometryMemory, camera: PinholeCamera, poses,
     Judged at ``width`` pixels across (visibility does not need more).
     """
     poses = _checked_poses(poses)
-    if camera.width > width:
-        camera = camera.scaled(width, max(1, round(camera.height * width / camera.width)))
+    camera = camera.bounded(width)
     return float(np.mean([memory.coverage(camera, pose).mean() for pose in poses]))
 
 

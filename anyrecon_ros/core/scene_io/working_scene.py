@@ -56,7 +56,7 @@ class WorkingScene:
             camera = self.scene.camera
             self.poses = self.scene.poses
         self.camera = working_camera(camera, width)
-        self.mapping_camera = bounded_camera(camera, mapping_width)
+        self.mapping_camera = camera.bounded(mapping_width)
 
     def __len__(self):
         return len(self.poses)
@@ -89,10 +89,3 @@ def working_camera(camera, width: int):
         return camera
     height = max(16, round(camera.height * width / camera.width / 16) * 16)
     return camera.scaled(width, height)
-
-
-def bounded_camera(camera, width: int):
-    """Return ``camera`` scaled down to at most ``width`` pixels across, keeping its aspect."""
-    if camera.width <= width:
-        return camera
-    return camera.scaled(width, max(1, round(camera.height * width / camera.width)))
